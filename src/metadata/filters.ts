@@ -6,7 +6,7 @@
  *   selector  := fieldpath [operator value]    no operator: the field is present
  *   fieldpath := field ("." field)*            e.g. name, target.digest, labels."a.b/c"
  *   operator  := "==" | "!=" | "~="            ~= is a regular expression match
- *   value     := quoted | bare                 quoted: "..." with \" escapes, or /regex/
+ *   value     := quoted | bare                 quoted: "..." (Go string escapes), or /regex/
  *
  * Several filter strings are alternatives (OR); no filter matches everything.
  */
@@ -87,8 +87,9 @@ class Scanner {
       if (c === '\\' && this.pos < this.input.length) {
         const next = this.input[this.pos] as string;
         this.pos += 1;
+        if (quote === '"') out += this.escape(next);
         // Inside /regex/ keep escapes other than \/ for the regular expression itself.
-        out += next === quote || quote === '"' ? next : `\\${next}`;
+        else out += next === quote ? next : `\\${next}`;
       } else if (c === quote) {
         return out;
       } else {
@@ -96,6 +97,31 @@ class Scanner {
       }
     }
     return this.fail(`unterminated ${quote}`);
+  }
+
+  /**
+   * One escape of a "quoted" string, with Go string syntax as containerd reads it:
+   * \a \b \f \n \r \t \v \\ \" \xhh \uhhhh \Uhhhhhhhh \ooo. Any other escape is an error
+   * (a silently dropped backslash would turn `~="v1\.2"` into a different regexp).
+   */
+  private escape(c: string): string {
+    const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"' };
+    const known = simple[c];
+    if (known !== undefined) return known;
+    const digits = c === 'x' ? 2 : c === 'u' ? 4 : c === 'U' ? 8 : /[0-7]/.test(c) ? 3 : 0;
+    if (digits === 0) return this.fail(`illegal escape sequence \\${c}`);
+    const start = c === 'x' || c === 'u' || c === 'U' ? this.pos : this.pos - 1;
+    const text = this.input.slice(start, start + digits);
+    const radix = digits === 3 ? 8 : 16;
+    if (text.length !== digits || !(radix === 8 ? /^[0-7]+$/ : /^[0-9A-Fa-f]+$/).test(text)) {
+      return this.fail(`illegal numeric escape sequence \\${c}${text}`);
+    }
+    const code = parseInt(text, radix);
+    if ((radix === 8 && code > 255) || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+      return this.fail(`illegal numeric escape sequence \\${c}${text}`);
+    }
+    this.pos = start + digits;
+    return String.fromCodePoint(code);
   }
 
   private skipSpace(): void {
@@ -157,5 +183,7 @@ export function parseFilters(filters: readonly string[] = []): Filter {
 export function labelField(labels: Record<string, string>, fieldpath: readonly string[]): string | undefined {
   if (fieldpath.length < 2) return undefined;
   // A label key with dots may be written unquoted (labels.a.b): join the rest back.
-  return labels[fieldpath.slice(1).join('.')];
+  const key = fieldpath.slice(1).join('.');
+  // Own keys only: `labels.constructor` must not find Object.prototype.constructor.
+  return Object.hasOwn(labels, key) ? labels[key] : undefined;
 }

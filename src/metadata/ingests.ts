@@ -64,6 +64,16 @@ export function validateIngestRef(ref: string): void {
   }
 }
 
+/**
+ * The ingest folder name is joined under `root/content/ingest/` and later removed
+ * recursively: it must be one plain path component, never `..`, `/x` or `a/b`.
+ */
+function validateIngestDir(dir: string): void {
+  if (typeof dir !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(dir)) {
+    throw new InvalidArgumentError(`invalid ingest folder name ${JSON.stringify(String(dir).slice(0, 100))}`);
+  }
+}
+
 function validateExpectation(expected: string | undefined, total: number | undefined): void {
   if (expected !== undefined) validateDigest(expected);
   if (total !== undefined && (!Number.isSafeInteger(total) || total < 0)) {
@@ -108,7 +118,12 @@ export class IngestMetadata {
 
   create(input: IngestInput): IngestRecord {
     validateIngestRef(input.ref);
+    validateIngestDir(input.dir);
     validateExpectation(input.expected, input.total);
+    if (input.expiresAt !== undefined && !(input.expiresAt instanceof Date && Number.isFinite(input.expiresAt.getTime()))) {
+      // An invalid Date would be stored as NULL: an ingest that never expires.
+      throw new InvalidArgumentError(`ingest ${input.ref}: invalid expiry date`);
+    }
     const labels = validateLabels(input.labels);
     const now = Date.now();
     try {
@@ -131,7 +146,12 @@ export class IngestMetadata {
           ),
       );
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AlreadyExistsError(`ingest ${input.ref} already exists`);
+      if (isUniqueViolation(err)) {
+        if (this.find(input.ref) === undefined) {
+          throw new AlreadyExistsError(`ingest folder ${input.dir} is already used by another ingest`);
+        }
+        throw new AlreadyExistsError(`ingest ${input.ref} already exists`);
+      }
       throw err;
     }
     return this.get(input.ref);
