@@ -38,9 +38,17 @@ export function validateLabels(labels: Labels | undefined): Labels {
   }
   for (const [key, value] of Object.entries(labels)) {
     validateLabel(key, value);
-    if (value !== '') out[key] = value;
+    if (value !== '') setLabel(out, key, value);
   }
   return out;
+}
+
+/**
+ * Set one label as an own property: a plain `labels[key] = value` with the key
+ * `__proto__` would hit Object.prototype's setter and silently drop the label.
+ */
+function setLabel(labels: Labels, key: string, value: string): void {
+  Object.defineProperty(labels, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /**
@@ -61,16 +69,34 @@ export function applyLabelFieldpaths(
   for (const path of fieldpaths) {
     if (path === 'labels') {
       for (const key of Object.keys(labels)) delete labels[key];
-      Object.assign(labels, incoming);
+      for (const [key, value] of Object.entries(incoming)) setLabel(labels, key, value);
     } else if (path.startsWith('labels.')) {
       const key = path.slice('labels.'.length);
       if (key.length === 0) throw new InvalidArgumentError(`invalid field path ${JSON.stringify(path)}`);
-      const value = incoming[key];
+      const value = Object.hasOwn(incoming, key) ? incoming[key] : undefined;
       if (value === undefined) delete labels[key];
-      else labels[key] = value;
+      else setLabel(labels, key, value);
     } else {
       rest.push(path);
     }
   }
   return { labels, rest };
 }
+
+/** Labels that carry meaning, with containerd's keys (see DESIGN.md, "Labels"). */
+export const Label = {
+  /** Any value: the object is a GC root. */
+  gcRoot: 'containerd.io/gc.root',
+  /** `gc.ref.content`, `gc.ref.content.<name>`, `gc.ref.content/<name>` = a digest this object keeps alive. */
+  gcRefContent: 'containerd.io/gc.ref.content',
+  /** `gc.ref.snapshot.<snapshotter>[/<name>]` = a snapshot key this object keeps alive. */
+  gcRefSnapshotPrefix: 'containerd.io/gc.ref.snapshot.',
+  /** RFC 3339 time after which a lease (or image) stops protecting. */
+  gcExpire: 'containerd.io/gc.expire',
+  /** On a lease: keep its resources, but do not follow their references. */
+  gcFlat: 'containerd.io/gc.flat',
+  /** On a layer blob: its diffID, set once an apply verified it. */
+  uncompressed: 'containerd.io/uncompressed',
+  /** On a snapshot: the chain ID it was unpacked as. */
+  snapshotRef: 'containerd.io/snapshot.ref',
+} as const;
