@@ -153,9 +153,11 @@ export class SnapshotMetadata {
 
   /**
    * Turn an active snapshot into a committed one named `name`, keeping its id (and so
-   * its folder). Labels, when given, replace the active snapshot's.
+   * its folder). Labels, when given, replace the active snapshot's. `options.parent`
+   * rebases it onto another committed parent (a snapshotter whose layers do not depend
+   * on their parent decides whether that is allowed).
    */
-  commit(snapshotter: string, key: string, name: string, labels?: Labels): SnapshotRecord {
+  commit(snapshotter: string, key: string, name: string, labels?: Labels, options: { parent?: string } = {}): SnapshotRecord {
     validateKey(name, 'snapshot name');
     const clean = labels === undefined ? undefined : validateLabels(labels);
     return this.db.transaction(() => {
@@ -163,13 +165,20 @@ export class SnapshotMetadata {
       if (active.kind !== 'active') {
         throw new FailedPreconditionError(`snapshot ${key} is ${active.kind}, only an active snapshot can be committed`);
       }
+      if (options.parent !== undefined) {
+        validateKey(options.parent, 'parent key');
+        if (this.get(snapshotter, options.parent).kind !== 'committed') {
+          throw new FailedPreconditionError(`parent ${options.parent} of snapshot ${name} is not committed`);
+        }
+      }
+      const parent = options.parent ?? active.parent ?? null;
       try {
         this.db.sqlite
           .prepare(
-            `UPDATE snapshots SET key = ?, kind = 'committed', labels = ?, updated_at = ?
+            `UPDATE snapshots SET key = ?, kind = 'committed', parent = ?, labels = ?, updated_at = ?
              WHERE namespace = ? AND snapshotter = ? AND key = ?`,
           )
-          .run(name, JSON.stringify(clean ?? active.labels), Date.now(), this.namespace, snapshotter, key);
+          .run(name, parent, JSON.stringify(clean ?? active.labels), Date.now(), this.namespace, snapshotter, key);
       } catch (err) {
         if (isUniqueViolation(err)) throw new AlreadyExistsError(`snapshot ${name} already exists`);
         throw err;
