@@ -67,7 +67,25 @@ function parseJSON(bytes: Uint8Array, what: string): Record<string, unknown> {
 
 function descriptors(value: unknown, what: string): Descriptor[] {
   if (!Array.isArray(value)) throw new InvalidArgumentError(`${what} must be an array`);
-  return value.map((d, i) => validateDescriptor(d as Descriptor, `${what}[${i}]`));
+  return value.map((d, i) => {
+    const desc = validateDescriptor(d as Descriptor, `${what}[${i}]`);
+    if (desc.platform !== undefined) checkPlatform(desc.platform, `${what}[${i}].platform`);
+    return desc;
+  });
+}
+
+/** Platform matching reads these fields as strings: a malformed one must not reach it. */
+function checkPlatform(platform: unknown, what: string): void {
+  const p = platform as Record<string, unknown> | null;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new InvalidArgumentError(`${what} must be an object`);
+  if (typeof p['os'] !== 'string' || typeof p['architecture'] !== 'string') throw new InvalidArgumentError(`${what}: os and architecture must be strings`);
+  for (const key of ['variant', 'os.version']) {
+    if (p[key] !== undefined && typeof p[key] !== 'string') throw new InvalidArgumentError(`${what}: ${key} must be a string`);
+  }
+  const features = p['os.features'];
+  if (features !== undefined && (!Array.isArray(features) || features.some((f) => typeof f !== 'string'))) {
+    throw new InvalidArgumentError(`${what}: os.features must be an array of strings`);
+  }
 }
 
 function checkSchemaVersion(doc: Record<string, unknown>, what: string): void {
@@ -186,6 +204,9 @@ export function parseImageConfig(bytes: Uint8Array, what = 'image config'): Imag
   if (typeof doc['os'] !== 'string' || typeof doc['architecture'] !== 'string') {
     throw new InvalidArgumentError(`${what}: os and architecture are required`);
   }
+  for (const key of ['variant', 'os.version']) {
+    if (doc[key] !== undefined && typeof doc[key] !== 'string') throw new InvalidArgumentError(`${what}: ${key} must be a string`);
+  }
   return doc as unknown as ImageConfig;
 }
 
@@ -194,5 +215,7 @@ export function configPlatform(config: ImageConfig): Platform {
   const platform: Platform = { os: config.os, architecture: config.architecture };
   if (config.variant) platform.variant = config.variant;
   if (config['os.version']) platform['os.version'] = config['os.version'];
+  const features = config['os.features'];
+  if (Array.isArray(features) && features.length > 0 && features.every((f) => typeof f === 'string')) platform['os.features'] = features;
   return platform;
 }
