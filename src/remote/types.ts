@@ -28,13 +28,46 @@ export interface Fetcher {
   fetch(desc: Descriptor, options?: FetchOptions): Promise<Readable>;
 }
 
-export interface PushOptions {
+export interface RangeOptions {
+  /** First byte. */
+  start: number;
+  /** One past the last byte; the end of the blob when absent. */
+  end?: number;
   signal?: AbortSignal;
 }
 
+export interface RangeResponse {
+  /**
+   * The requested bytes when `partial`; otherwise the source ignored the range and this
+   * is the whole blob from byte 0 (the caller decides whether to skip or restart).
+   */
+  body: Readable;
+  partial: boolean;
+}
+
+/** A Fetcher that can read byte ranges (parallel chunked downloads use it). */
+export interface RangeFetcher extends Fetcher {
+  fetchRange(desc: Descriptor, options: RangeOptions): Promise<RangeResponse>;
+}
+
+export function isRangeFetcher(fetcher: Fetcher): fetcher is RangeFetcher {
+  return typeof (fetcher as Partial<RangeFetcher>).fetchRange === 'function';
+}
+
+export interface PushOptions {
+  signal?: AbortSignal;
+  /** Manifests and indexes: store under this tag instead of (only) the digest. */
+  tag?: string;
+  /** Blobs: repositories on the same registry that may hold it, tried as a cross-repository mount first. */
+  mountFrom?: readonly string[];
+}
+
+/** What a push did: the content was there already, mounted from another repository, or uploaded. */
+export type PushStatus = 'exists' | 'mounted' | 'uploaded';
+
 /** containerd's remotes.Pusher: upload a descriptor's bytes (no-op when present). */
 export interface Pusher {
-  push(desc: Descriptor, content: () => Promise<Readable> | Readable, options?: PushOptions): Promise<void>;
+  push(desc: Descriptor, content: () => Promise<Readable> | Readable, options?: PushOptions): Promise<PushStatus | void>;
 }
 
 /** containerd's remotes.Resolver. */
