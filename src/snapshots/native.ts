@@ -36,7 +36,7 @@ async function copyTree(source: string, target: string): Promise<void> {
 
 export class NativeSnapshotter extends FolderSnapshotter {
   /** A snapshot's tree is a copy of its parent's: committing it onto another would lie. */
-  readonly capabilities: SnapshotterCapabilities = { rebase: false };
+  readonly capabilities: SnapshotterCapabilities = { rebase: false, whiteouts: 'delete' };
 
   private constructor(options: SnapshotterOptions) {
     super('native', options);

@@ -34,12 +34,13 @@ const OVERLAY_DEFAULTS = {
 } as const satisfies Omit<Required<OverlaySnapshotterOptions>, keyof SnapshotterOptions>;
 
 export class OverlaySnapshotter extends FolderSnapshotter {
-  readonly capabilities: SnapshotterCapabilities = { rebase: true };
+  readonly capabilities: SnapshotterCapabilities;
   readonly userxattr: boolean;
 
   private constructor(options: OverlaySnapshotterOptions) {
     super('overlay', options);
     this.userxattr = options.userxattr ?? OVERLAY_DEFAULTS.userxattr;
+    this.capabilities = { rebase: true, whiteouts: this.userxattr ? 'overlay-userxattr' : 'overlay' };
     // `:` separates lowerdirs and `,` mount options; such a path cannot be mounted.
     if (/[,:]/.test(this.folders.dir)) {
       throw new InvalidArgumentError(`overlay snapshots folder ${this.folders.dir} must not contain ',' or ':'`);

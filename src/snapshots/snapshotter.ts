@@ -48,6 +48,12 @@ export interface CommitOptions extends SnapshotOptions {
 export interface SnapshotterCapabilities {
   /** commit({parent}) may name a parent other than the prepared one. */
   rebase: boolean;
+  /**
+   * How a layer's deletions must be written into an active snapshot of this
+   * snapshotter: as overlay whiteouts (char 0/0 devices, opaque xattrs — `trusted.*`, or
+   * `user.*` in userxattr mode) in a layer of its own, or as real deletions in a full copy.
+   */
+  whiteouts: 'overlay' | 'overlay-userxattr' | 'delete';
 }
 
 export interface Snapshotter {

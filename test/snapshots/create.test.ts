@@ -12,11 +12,11 @@ describe('createSnapshotter', () => {
     const overlay = await createSnapshotter('overlay', { root, namespace: 'default', userxattr: true });
     assert.ok(overlay instanceof OverlaySnapshotter);
     assert.equal(overlay.userxattr, true);
-    assert.deepEqual(overlay.capabilities, { rebase: true });
+    assert.deepEqual(overlay.capabilities, { rebase: true, whiteouts: 'overlay-userxattr' });
     const native = await createSnapshotter('native', { root, namespace: 'other' });
     assert.ok(native instanceof NativeSnapshotter);
     assert.equal(native.namespace, 'other');
-    assert.deepEqual(native.capabilities, { rebase: false });
+    assert.deepEqual(native.capabilities, { rebase: false, whiteouts: 'delete' });
   });
 
   test('an unknown name fails with InvalidArgument', async (t) => {
