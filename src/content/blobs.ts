@@ -87,6 +87,15 @@ export class BlobFiles {
     return out;
   }
 
+  async ingestHasData(dir: string): Promise<boolean> {
+    try {
+      return (await stat(this.ingestDataPath(dir))).isFile();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
   async listIngestDirs(): Promise<string[]> {
     return readdir(this.ingestDir);
   }

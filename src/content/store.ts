@@ -125,6 +125,14 @@ export class LocalContent {
   }
 
   /**
+   * Where the bytes of a namespace's ingest are written: the unpacker's workers read a
+   * layer there while it downloads.
+   */
+  ingestDataPath(namespace: string, ref: string): string {
+    return this.files.ingestDataPath(BlobFiles.ingestDirName(namespace, ref));
+  }
+
+  /**
    * Delete the blob file unless some namespace still records it. Under the file lock,
    * so a concurrent commit of the same digest in another namespace cannot lose its file.
    */
@@ -138,7 +146,9 @@ export class LocalContent {
 
   /**
    * Repair after a crash, before anything else runs (the root lock is held):
-   * - an ingest row whose folder is gone is dropped; a folder with no row is deleted;
+   * - an ingest row whose folder or data file is gone is dropped (a commit that died
+   *   between renaming the data into place and the database leaves the folder empty);
+   *   a folder with no row is deleted;
    * - a blob file no namespace records (a commit that died between rename and the
    *   database) is deleted: the write never happened;
    * - a content row whose file is gone (the disk lost it) is dropped, with a warning.
@@ -147,7 +157,7 @@ export class LocalContent {
     const dirs = new Set(await this.files.listIngestDirs());
     const known = new Set<string>();
     for (const ingest of allIngests(this.db)) {
-      if (dirs.has(ingest.dir)) {
+      if (dirs.has(ingest.dir) && (await this.files.ingestHasData(ingest.dir))) {
         known.add(ingest.dir);
         continue;
       }
