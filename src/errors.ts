@@ -160,3 +160,49 @@ export function canceledFrom(signal: AbortSignal): CanceledError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw canceledFrom(signal);
 }
+
+/** The wire form of an error crossing a thread or process boundary (workers, the service). */
+export interface SerializedError {
+  code: string;
+  message: string;
+  name?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  return {
+    code: typeof e?.code === 'string' ? e.code : ErrorCode.Internal,
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    ...(typeof e?.name === 'string' ? { name: e.name } : {}),
+  };
+}
+
+const ERROR_CLASSES: Record<string, new (message: string) => LayerpoolError> = {
+  [ErrorCode.NotFound]: NotFoundError,
+  [ErrorCode.AlreadyExists]: AlreadyExistsError,
+  [ErrorCode.Unavailable]: UnavailableError,
+  [ErrorCode.InvalidArgument]: InvalidArgumentError,
+  [ErrorCode.FailedPrecondition]: FailedPreconditionError,
+  [ErrorCode.Canceled]: CanceledError,
+  [ErrorCode.Unauthorized]: UnauthorizedError,
+  [ErrorCode.ResourceExhausted]: ResourceExhaustedError,
+  [ErrorCode.NotImplemented]: NotImplementedError,
+  [ErrorCode.Internal]: InternalError,
+};
+
+/**
+ * Rebuild a typed error from its wire form, so callers on this side can branch on the
+ * kind. Digest and size mismatches keep their codes (their expected/actual fields are in
+ * the message); ENOSPC becomes ResourceExhausted; any other code an Unavailable error.
+ */
+export function deserializeError(wire: SerializedError): LayerpoolError {
+  if (wire.code === ErrorCode.DigestMismatch || wire.code === ErrorCode.SizeMismatch) {
+    return new LayerpoolError(wire.code, wire.message);
+  }
+  const Class = ERROR_CLASSES[wire.code];
+  if (Class) return new Class(wire.message);
+  if (wire.code === 'ENOSPC' || wire.code === 'EDQUOT') {
+    return new ResourceExhaustedError(`no space left on device: ${wire.message}`, { cause: wire });
+  }
+  return new UnavailableError(wire.message, { cause: wire });
+}
