@@ -36,6 +36,13 @@ export const XATTR_CREATE = 1 as const;
 /** lsetxattr(2): fail with ENODATA if the attribute does not exist. */
 export const XATTR_REPLACE = 2 as const;
 
+/** The peer of a unix socket (getsockopt SO_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 /** What a failed native call throws (the same shape as node:fs errors). */
 export interface NativeError extends Error {
   /** errno name: 'ENOENT', 'EEXIST', 'EPERM', 'ENOTSUP', ... */
@@ -116,6 +123,15 @@ export interface NativeBindings {
    */
   renameat2(oldPath: NativePath, newPath: NativePath, flags: number): void;
 
+  /**
+   * getsockopt(2) SO_PEERCRED on a connected unix socket: the process at the other end
+   * and its user and group, as the kernel recorded them at connect(2). Exists so that
+   * `layerpool serve` can refuse requests from users it was not told to trust. Fails
+   * with ENOTSOCK when `fd` is not a socket. Only unix sockets carry credentials: Linux
+   * answers pid 0 and the overflow uid/gid (65534) for other families.
+   */
+  peercred(fd: number): PeerCredentials;
+
   readonly RENAME_NOREPLACE: typeof RENAME_NOREPLACE;
   readonly RENAME_EXCHANGE: typeof RENAME_EXCHANGE;
   readonly RENAME_WHITEOUT: typeof RENAME_WHITEOUT;
@@ -136,6 +152,7 @@ const FUNCTIONS = [
   'llistxattr',
   'lremovexattr',
   'renameat2',
+  'peercred',
 ] as const satisfies readonly (keyof NativeBindings)[];
 
 let loaded: NativeBindings | undefined;

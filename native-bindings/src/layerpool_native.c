@@ -10,6 +10,7 @@
  *   llistxattr(path)                         -> string[]
  *   lremovexattr(path, name)                 -> undefined
  *   renameat2(oldPath, newPath, flags)       -> undefined
+ *   peercred(fd)                             -> { pid, uid, gid }
  *   RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT, XATTR_CREATE, XATTR_REPLACE
  *
  * Every call is synchronous (the callers already run in worker threads). Failed
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -654,6 +656,34 @@ static bool set_int_constant(napi_env env, napi_value exports, const char *name,
          napi_set_named_property(env, exports, name, v) == napi_ok;
 }
 
+/* ------------------------------------------------------------------------- */
+/* peercred(fd) -> { pid, uid, gid }                                          */
+
+/* SO_PEERCRED: who is at the other end of a connected unix socket, as the kernel
+ * recorded it at connect(2). The service uses it to refuse other users' requests. */
+static napi_value Peercred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+
+  double fd;
+  if (!get_integer(env, argv[0], "fd", 0, INT_MAX, &fd)) return NULL;
+
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return throw_errno(env, errno, "getsockopt", NULL, 0, NULL, 0);
+  }
+  napi_value result, pid, uid, gid;
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_create_int64(env, (int64_t)cred.pid, &pid));
+  NAPI_CALL(env, napi_create_int64(env, (int64_t)cred.uid, &uid));
+  NAPI_CALL(env, napi_create_int64(env, (int64_t)cred.gid, &gid));
+  NAPI_CALL(env, napi_set_named_property(env, result, "pid", pid));
+  NAPI_CALL(env, napi_set_named_property(env, result, "uid", uid));
+  NAPI_CALL(env, napi_set_named_property(env, result, "gid", gid));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
@@ -668,6 +698,7 @@ NAPI_MODULE_INIT() {
       {"llistxattr", Llistxattr},
       {"lremovexattr", Lremovexattr},
       {"renameat2", Renameat2},
+      {"peercred", Peercred},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn; /* named functions, so stack traces say "at flock" */
