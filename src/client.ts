@@ -18,17 +18,16 @@ import { logger } from './log.js';
 import { Label, type Labels } from './metadata/labels.js';
 import * as platforms from './platform.js';
 import { fetchBlob, ingestRef } from './remote/fetch.js';
-import { contentFetcher } from './remote/content-fetcher.js';
-import { pushImage } from './remote/push.js';
 import type { Fetcher } from './remote/types.js';
 import { Root } from './root.js';
 import { createSnapshotter, snapshotFolderRemover, type SnapshotterName } from './snapshots/index.js';
 import type { Snapshotter } from './snapshots/snapshotter.js';
 import { KeyedMutex, Semaphore } from './sync/index.js';
-import { ApplyPool } from './unpack/pool.js';
+import type { ApplyPool } from './unpack/pool.js';
 import type { ProgressCallback, PullProgressEvent } from './unpack/progress.js';
 import { Unpacker, type UnpackOptions, type UnpackResult } from './unpack/unpacker.js';
-import { ImageSources, type ImageSourceOptions } from './images/sources.js';
+import { ImageSources, LAYOUT_SCHEME, type ImageSourceOptions } from './images/sources.js';
+import { isValidDigest } from './digest.js';
 import type { ApplyOptions } from './diff/types.js';
 import type { ContentStore } from './content/store.js';
 
@@ -362,13 +361,15 @@ export class Client implements ImageContext {
   async push(ref: string, options: { source?: string; signal?: AbortSignal } = {}): Promise<Descriptor> {
     const image = await this.getImage(options.source ?? ref);
     const { resolver, name } = await this.sources.resolverFor(ref, 'push');
-    return pushImage({
-      fetcher: contentFetcher(this.content),
-      descriptor: image.target(),
-      reference: name,
-      resolver,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const { pushImage } = await import('./remote/push.js');
+    const { contentFetcher } = await import('./remote/content-fetcher.js');
+    const common = { fetcher: contentFetcher(this.content), descriptor: image.target(), ...(options.signal ? { signal: options.signal } : {}) };
+    if (ref.startsWith(LAYOUT_SCHEME)) {
+      // A layout's ref name is a tag of its own, not a registry reference.
+      const tag = name === '' || isValidDigest(name) ? undefined : name;
+      return pushImage({ ...common, pusher: await resolver.pusher(name), ...(tag ? { tag } : {}) });
+    }
+    return pushImage({ ...common, reference: name, resolver });
   }
 
   /** Run a garbage collection now. */
@@ -388,9 +389,13 @@ export class Client implements ImageContext {
     this.root.close();
   }
 
-  private applyPool(): ApplyPool {
+  /** The worker pool, loaded and started on first use: commands that apply nothing never pay for it. */
+  private async applyPool(): Promise<ApplyPool> {
     if (this.closing) throw new FailedPreconditionError('client is closed');
-    this.pool ??= new ApplyPool(this.options.workers === undefined ? {} : { size: this.options.workers });
+    if (this.pool === undefined) {
+      const { ApplyPool } = await import('./unpack/pool.js');
+      this.pool ??= new ApplyPool(this.options.workers === undefined ? {} : { size: this.options.workers });
+    }
     return this.pool;
   }
 }

@@ -6,7 +6,7 @@
 import { isNotFound } from '../errors.js';
 import { OCILayout } from '../layout/layout.js';
 import { layoutResolveKey, parseLayoutReference } from '../layout/reference.js';
-import { RegistryResolver, type RegistryResolverOptions } from '../remote/resolver.js';
+import type { RegistryResolver, RegistryResolverOptions } from '../remote/resolver.js';
 import type { Resolver } from '../remote/types.js';
 
 export type ImageSourceOptions = Pick<
@@ -34,7 +34,11 @@ export class ImageSources {
       });
       return { resolver: layout, name: layoutResolveKey(parsed) };
     }
-    this.registry ??= new RegistryResolver(this.options);
+    if (this.registry === undefined) {
+      // The HTTP stack loads only when a registry is used (not for layouts, not for listings).
+      const { RegistryResolver } = await import('../remote/resolver.js');
+      this.registry ??= new RegistryResolver(this.options);
+    }
     return { resolver: this.registry, name: ref };
   }
 

@@ -250,8 +250,10 @@ export interface PushImageOptions {
   fetcher: Fetcher;
   /** The root: an index or a manifest. */
   descriptor: Descriptor;
-  /** Target, e.g. `registry:5000/app:v1`; a tag is put on the root. */
-  reference: string | Reference;
+  /** Target, e.g. `registry:5000/app:v1`; a tag is put on the root. Optional with `pusher`. */
+  reference?: string | Reference;
+  /** Tag for the root instead of the reference's (a layout's ref name, say). */
+  tag?: string;
   /** Gives the pusher for `reference`, unless `pusher` is given. */
   resolver?: Resolver;
   pusher?: Pusher;
@@ -269,14 +271,15 @@ export const PUSH_IMAGE_DEFAULTS = { concurrency: 3, maxManifestSize: 4 << 20 } 
 /** Push an image graph, children first, root last (tagged). Returns the root descriptor. */
 export async function pushImage(options: PushImageOptions): Promise<Descriptor> {
   const reference = typeof options.reference === 'string' ? parseReference(options.reference) : options.reference;
-  if (reference.digest !== undefined && reference.digest !== options.descriptor.digest) {
+  if (reference?.digest !== undefined && reference.digest !== options.descriptor.digest) {
     throw new InvalidArgumentError(`cannot push ${options.descriptor.digest} as ${reference.toString()}: the reference names another digest`);
   }
   let pusher = options.pusher;
   if (pusher === undefined) {
-    if (options.resolver === undefined) throw new InvalidArgumentError('pushImage needs a resolver or a pusher');
+    if (options.resolver === undefined || reference === undefined) throw new InvalidArgumentError('pushImage needs a reference and a resolver, or a pusher');
     pusher = await options.resolver.pusher(reference.toString());
   }
+  const rootTag = options.tag ?? reference?.tag;
   const { fetcher, signal } = options;
   const limit = new Semaphore(options.concurrency ?? PUSH_IMAGE_DEFAULTS.concurrency);
   const maxManifestSize = options.maxManifestSize ?? PUSH_IMAGE_DEFAULTS.maxManifestSize;
@@ -298,7 +301,7 @@ export async function pushImage(options: PushImageOptions): Promise<Descriptor> 
           const data = await readAll(await fetcher.fetch(desc, signal === undefined ? {} : { signal }), { maxSize: maxManifestSize, what, signal });
           verifyBytes(data, desc, what);
           await Promise.all(childrenOf(desc, data).map((child) => visit(child, false)));
-          const tag = root ? reference.tag : undefined;
+          const tag = root ? rootTag : undefined;
           await pushOne(desc, () => Readable.from([data]), tag === undefined ? {} : { tag });
         } else {
           await pushOne(desc, () => fetcher.fetch(desc, signal === undefined ? {} : { signal }), options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom });

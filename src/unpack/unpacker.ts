@@ -96,7 +96,7 @@ export interface UnpackResult {
 
 export interface UnpackerDeps {
   /** The worker pool, created on first use: a pull with every layer present never starts one. */
-  pool: () => ApplyPool;
+  pool: () => Promise<ApplyPool>;
   /** Chain-ID locks shared by every unpack of a root (containerd's duplication suppressor). */
   locks: KeyedMutex;
 }
@@ -293,7 +293,7 @@ export class Unpacker {
 
     try {
       const bytes = await opened.promise;
-      let stats = await this.applyOrFetchError(fetchDone, controller, () => this.deps.pool().apply(
+      let stats = await this.applyOrFetchError(fetchDone, controller, async () => (await this.deps.pool()).apply(
         {
           blobPath: bytes.blobPath,
           available: bytes.available,
@@ -317,7 +317,7 @@ export class Unpacker {
         await snapshotter.remove(extract.key);
         prepared.delete(extract.key);
         extract = await prepare(chain[index - 1]);
-        stats = await this.deps.pool().apply({ blobPath: bytes.blobPath, available: desc.size, size: desc.size, mounts: extract.mounts, options: applyOptions }, signal);
+        stats = await (await this.deps.pool()).apply({ blobPath: bytes.blobPath, available: desc.size, size: desc.size, mounts: extract.mounts, options: applyOptions }, signal);
       }
       report('verifying', desc.size, stats.uncompressedBytes);
       return { kind: 'applied', key: extract.key, stats, startedAt, appliedAt: performance.now(), bytesFetched: bytes.ingestPath === undefined ? 0 : desc.size };
