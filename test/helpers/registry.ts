@@ -8,11 +8,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, stopChild } from '../../bench/lib/registry.js';
 import { selfSignedCertificate, startTokenServer, type TokenServer, type TokenServerOptions } from './token-server.js';
 
 export interface RegistryOptions {
@@ -43,7 +43,6 @@ export interface TestRegistry {
 }
 
 const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
 
 function findRegistryBinary(): string {
   const dirs = (process.env['PATH'] ?? '').split(delimiter).concat('/usr/bin');
@@ -57,17 +56,6 @@ function findRegistryBinary(): string {
     }
   }
   throw new Error('docker-registry is not installed (the CNCF distribution registry): apt-get install docker-registry');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function htpasswdFile(dir: string, users: Record<string, string>): string {
@@ -129,15 +117,6 @@ async function waitReady(url: string, ca: string | undefined, child: ChildProces
   throw new Error(`docker-registry did not answer ${url}/v2/ within ${READY_TIMEOUT_MS} ms; log:\n${tail(logFile)}`);
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
-}
-
 export async function startRegistry(t: TestContext, options: RegistryOptions = {}): Promise<TestRegistry> {
   const binary = findRegistryBinary();
   // Not tempDir(): the registry must be stopped before its folder is removed.
@@ -149,7 +128,7 @@ export async function startRegistry(t: TestContext, options: RegistryOptions = {
   let crashed = false;
   const stop = async (): Promise<void> => {
     stopping = true;
-    if (child !== undefined) await stopProcess(child);
+    if (child !== undefined) await stopChild(child);
   };
   t.after(async () => {
     await stop();
@@ -189,7 +168,7 @@ export async function startRegistry(t: TestContext, options: RegistryOptions = {
     try {
       await waitReady(url, ca, started, logFile);
     } catch (err) {
-      await stopProcess(started);
+      await stopChild(started);
       if (attempt < 3 && /address already in use/.test(tail(logFile))) continue;
       throw err;
     }
