@@ -3,6 +3,7 @@
  * function behind this interface is what the worker pool runs for every layer, so its
  * inputs are plain serialisable data.
  */
+import type { LayerCompression } from '../images/mediatypes.js';
 import type { Mount } from '../snapshots/snapshotter.js';
 
 /**
@@ -31,6 +32,15 @@ export interface ApplyOptions {
   /** Expected diffID: a mismatch fails the apply with DigestMismatch. */
   expectedDiffID?: string;
   signal?: AbortSignal;
+  /** Called as decompressed bytes flow (once per chunk); keep it cheap. */
+  onProgress?: (progress: ApplyProgress) => void;
+}
+
+/** How far an apply has got. */
+export interface ApplyProgress {
+  compressedBytes: number;
+  uncompressedBytes: number;
+  entries: number;
 }
 
 export interface ApplyStats {
@@ -46,6 +56,18 @@ export interface ApplyStats {
   whiteouts: number;
   /** Entries skipped because the process may not create them (device nodes unprivileged). */
   skipped: number;
+  /**
+   * Parent directories the layer writes into without listing them. Without lower
+   * directories to copy their attributes from they get 0755 and the applier's owner.
+   */
+  impliedDirs: number;
+  /**
+   * Of those, the ones implied while no lower directories were known (a parentless
+   * overlay apply): `inheritImpliedDirectories` fixes their attributes once the parents are.
+   */
+  impliedDirPaths?: string[];
+  /** The compression the blob was read with (magic bytes win over the media type). */
+  compression: LayerCompression;
   durationMs: number;
 }
 
