@@ -103,7 +103,7 @@ export interface UnpackerDeps {
 
 type LayerOutcome =
   | { kind: 'exists' }
-  | { kind: 'applied'; key: string; stats: ApplyStats; startedAt: number; appliedAt: number; bytesFetched: number };
+  | { kind: 'applied'; key: string; mounts: Mount[]; stats: ApplyStats; startedAt: number; appliedAt: number; bytesFetched: number };
 
 export class Unpacker {
   constructor(private readonly deps: UnpackerDeps) {}
@@ -162,7 +162,7 @@ export class Unpacker {
         const chainID = chain[index] as string;
         const desc = manifest.layers[index] as Descriptor;
         if (outcome.kind === 'applied') {
-          await this.commit({ request, chainID, parent: chain[index - 1], key: outcome.key, diffID: diffIDs[index] as string, desc });
+          await this.commit({ request, chainID, parent: chain[index - 1], outcome, diffID: diffIDs[index] as string, desc });
           prepared.delete(outcome.key);
           result.layersApplied += 1;
           result.bytesFetched += outcome.bytesFetched;
@@ -255,7 +255,7 @@ export class Unpacker {
       ...(request.options?.applyOpts ?? {}),
       ...(request.options?.syncFs ? { syncFs: true } : {}),
     };
-    let extract = await prepare(parent);
+    const extract = await prepare(parent);
 
     const startedAt = performance.now();
     let fetched = 0;
@@ -293,7 +293,7 @@ export class Unpacker {
 
     try {
       const bytes = await opened.promise;
-      let stats = await this.applyOrFetchError(fetchDone, controller, async () => (await this.deps.pool()).apply(
+      const stats = await this.applyOrFetchError(fetchDone, controller, async () => (await this.deps.pool()).apply(
         {
           blobPath: bytes.blobPath,
           available: bytes.available,
@@ -305,22 +305,8 @@ export class Unpacker {
       ));
       // The diffID was checked by the worker; the compressed digest by the content store.
       await fetchDone;
-      // Applied without its parents, a layer that writes into a lower layer's directory
-      // without listing it gave that directory 0755 and root, which would hide the lower
-      // one's mode and owner in the merged view. With the parent committed, apply it
-      // again on top of it: the writer then copies those attributes from the lowers, as
-      // containerd's sequential apply does. Docker and BuildKit list every parent, so
-      // this is rare for real images.
-      if (stats.impliedDirs > 0 && parent === undefined && index > 0) {
-        await committed[index - 1]?.promise;
-        throwIfAborted(signal);
-        await snapshotter.remove(extract.key);
-        prepared.delete(extract.key);
-        extract = await prepare(chain[index - 1]);
-        stats = await (await this.deps.pool()).apply({ blobPath: bytes.blobPath, available: desc.size, size: desc.size, mounts: extract.mounts, options: applyOptions }, signal);
-      }
       report('verifying', desc.size, stats.uncompressedBytes);
-      return { kind: 'applied', key: extract.key, stats, startedAt, appliedAt: performance.now(), bytesFetched: bytes.ingestPath === undefined ? 0 : desc.size };
+      return { kind: 'applied', key: extract.key, mounts: extract.mounts, stats, startedAt, appliedAt: performance.now(), bytesFetched: bytes.ingestPath === undefined ? 0 : desc.size };
     } finally {
       feed.close();
     }
@@ -344,15 +330,42 @@ export class Unpacker {
     }
   }
 
+  /**
+   * Applied without its parents, a layer that writes into a lower layer's directory
+   * without listing it gave that directory 0755 and the applier's owner, which would hide
+   * the lower one's mode, owner and xattrs in the merged view. Once the parent chain is
+   * committed, copy them from it, as containerd's sequential apply (mkparent) does. Docker
+   * and BuildKit list every parent directory, so real images rarely need this.
+   */
+  private async inheritImpliedDirectories(request: UnpackRequest, parent: string, mounts: Mount[], paths: string[]): Promise<void> {
+    const viewKey = `implied-${randomBytes(6).toString('hex')}-${parent}`;
+    // The apply code (tar, decompressors) otherwise loads only in workers.
+    const { inheritImpliedDirectories } = await import('../diff/apply.js');
+    const parentMounts = await request.snapshotter.view(viewKey, parent);
+    try {
+      inheritImpliedDirectories(mounts, parentMounts, paths, {
+        whiteoutMode: request.snapshotter.capabilities.whiteouts,
+        ...(request.options?.applyOpts?.sameOwner === undefined ? {} : { sameOwner: request.options.applyOpts.sameOwner }),
+      });
+    } finally {
+      await request.snapshotter.remove(viewKey);
+    }
+  }
+
   private async commit(args: {
     request: UnpackRequest;
     chainID: string;
     parent: string | undefined;
-    key: string;
+    outcome: Extract<LayerOutcome, { kind: 'applied' }>;
     diffID: string;
     desc: Descriptor;
   }): Promise<void> {
-    const { request, chainID, parent, key, diffID, desc } = args;
+    const { request, chainID, parent, outcome, diffID, desc } = args;
+    const { key } = outcome;
+    const implied = outcome.stats.impliedDirPaths;
+    if (parent !== undefined && implied !== undefined && request.snapshotter.capabilities.rebase) {
+      await this.inheritImpliedDirectories(request, parent, outcome.mounts, implied);
+    }
     const labels: Labels = { [Label.snapshotRef]: chainID, ...(request.options?.snapshotLabels ?? {}) };
     try {
       await request.snapshotter.commit(chainID, key, { labels, ...(parent === undefined ? {} : { parent }) });
