@@ -95,6 +95,9 @@ async function runHelper(helper: string, server: string, env: NodeJS.ProcessEnv,
       reject(new UnavailableError(`credential helper ${program} cannot run: ${e.code === 'ENOENT' ? 'not found on PATH' : e.message}`)),
     );
     child.on('close', (exitCode) => resolve({ code: exitCode, stdout: out, stderr: err }));
+    // A helper may exit without reading its stdin (it knows nothing of this server, or
+    // failed early): the write then fails with EPIPE, which its exit code already reports.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(server);
   });
   if (code !== 0) {
