@@ -5,6 +5,7 @@
  *   pull(ref) = resolve ─▶ lease ─▶ walk documents (index ▶ manifest ▶ config)
  *               ─▶ unpack layers (src/unpack) ─▶ image record ─▶ lease released
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Descriptor } from './descriptor.js';
 import { FailedPreconditionError, throwIfAborted } from './errors.js';
@@ -76,7 +77,7 @@ export interface PullOptions {
   snapshotOpts?: { labels?: Labels };
   /** Labels of the image record. */
   labels?: Labels;
-  /** Fetch big layers as parallel ranges (default true where the registry honours Range). */
+  /** Fetch big layers as parallel ranges (default false: it pays on high-latency registries, not on a local one, and holds chunks in memory). */
   parallelFetch?: boolean;
   signal?: AbortSignal;
   progress?: ProgressCallback;
@@ -146,6 +147,8 @@ export class Client implements ImageContext {
   async pull(ref: string, options: PullOptions = {}): Promise<PullResult> {
     if (this.closing) throw new FailedPreconditionError('client is closed');
     const controller = new AbortController();
+    // Documents, layers and their retries all listen on the pull's signal.
+    setMaxListeners(0, controller.signal);
     const onAbort = () => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
@@ -305,7 +308,7 @@ export class Client implements ImageContext {
           desc,
           lease,
           signal,
-          parallel: options.parallelFetch ?? true,
+          parallel: options.parallelFetch ?? false,
           onProgress: (bytes, total) => {
             if (!opened) {
               opened = true;
@@ -336,7 +339,7 @@ export class Client implements ImageContext {
     const { fetcher, lease, signal } = options;
     // Settle every download before failing, so none still writes after the lease is released.
     const results = await Promise.allSettled(
-      [...layers.values()].map((desc) => downloads.run(() => fetchBlob({ fetcher, content: this.content, desc, lease, signal, parallel: options.parallelFetch ?? true }), { signal })),
+      [...layers.values()].map((desc) => downloads.run(() => fetchBlob({ fetcher, content: this.content, desc, lease, signal, parallel: options.parallelFetch ?? false }), { signal })),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -15,6 +15,7 @@
  * prepared and did not commit; committed ones stay valid for the next attempt.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { chainIDs } from '../digest.js';
 import type { Descriptor } from '../descriptor.js';
@@ -126,6 +127,8 @@ export class Unpacker {
 
     // One controller for this unpack: the caller's signal, or the first failure, stops every layer.
     const controller = new AbortController();
+    // Every layer's lock wait, download and apply listen on it: many listeners are expected.
+    setMaxListeners(0, controller.signal);
     const onAbort = () => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onAbort, { once: true });
     if (request.signal?.aborted) onAbort();
