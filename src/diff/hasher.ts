@@ -95,6 +95,13 @@ class HelperThread {
   private static unavailable = false;
   private readonly worker: Worker;
   private readonly streams = new Map<number, RingDigest>();
+  /**
+   * Rings of finished streams, reused by the next ones: a SharedArrayBuffer is freed only
+   * once both threads have collected it, and the helper, which allocates next to nothing,
+   * rarely collects — a fresh ring per stream grew the process by gigabytes over many
+   * small layers. A ring's stale bytes can only reach a stream that was dropped.
+   */
+  private readonly spareRings: SharedArrayBuffer[] = [];
   private nextId = 1;
 
   static shared(): HelperThread | undefined {
@@ -124,7 +131,7 @@ class HelperThread {
 
   open(algorithm: DigestAlgorithm): RingDigest {
     const id = this.nextId++;
-    const ring = new SharedArrayBuffer(HasherDefaults.ringBytes);
+    const ring = this.spareRings.pop() ?? new SharedArrayBuffer(HasherDefaults.ringBytes);
     const stream = new RingDigest(this, id, algorithm, ring);
     if (this.streams.size === 0) this.worker.ref();
     this.streams.set(id, stream);
@@ -138,13 +145,17 @@ class HelperThread {
 
   /** Stop routing replies to stream `id`; `drop` tells the helper to discard its state too. */
   close(id: number, drop: boolean): void {
-    if (!this.streams.delete(id)) return;
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    this.streams.delete(id);
+    this.spareRings.push(stream.sharedRing);
     if (drop) this.post({ type: 'drop', id });
     if (this.streams.size === 0) this.worker.unref();
   }
 }
 
 class RingDigest implements StreamDigest {
+  readonly sharedRing: SharedArrayBuffer;
   private readonly ring: Uint8Array;
   /** Where the next byte goes, and how many bytes the helper has not acknowledged yet. */
   private head = 0;
@@ -160,6 +171,7 @@ class RingDigest implements StreamDigest {
     private readonly algorithm: DigestAlgorithm,
     ring: SharedArrayBuffer,
   ) {
+    this.sharedRing = ring;
     this.ring = new Uint8Array(ring);
   }
 
