@@ -10,6 +10,7 @@ import {
   DigestMismatchError,
   FailedPreconditionError,
   InvalidArgumentError,
+  ResourceExhaustedError,
   SizeMismatchError,
 } from '../errors.js';
 import { logger } from '../log.js';
@@ -138,7 +139,11 @@ export class IngestWriter implements ContentWriter {
     try {
       let done = 0;
       while (done < chunk.byteLength) {
-        const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done, this.written + done);
+        const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done, this.written + done).catch((err: unknown) => {
+          const code = (err as { code?: unknown }).code;
+          if (code === 'ENOSPC' || code === 'EDQUOT') throw new ResourceExhaustedError(`ingest ${this.ref}: no space left on device (${code})`, { cause: err });
+          throw err;
+        });
         done += bytesWritten;
       }
       this.digester.update(chunk);

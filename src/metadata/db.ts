@@ -4,7 +4,7 @@
  * crash leaves the old state or the new one, never half of each.
  */
 import Database from 'better-sqlite3';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
 import { logger } from '../log.js';
 import { ContentMetadata } from './content.js';
 import { ImageStore } from './images.js';
@@ -99,7 +99,15 @@ export class MetadataDB {
    */
   transaction<T>(fn: () => T): T {
     if (this.sqlite.inTransaction) return this.sqlite.transaction(fn)();
-    return this.sqlite.transaction(fn).immediate();
+    try {
+      return this.sqlite.transaction(fn).immediate();
+    } catch (err) {
+      // A full disk refuses even deletions (the WAL must grow): callers branch on the kind.
+      if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
+        throw new ResourceExhaustedError(`metadata database: no space left on device (${(err as Error).message})`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**

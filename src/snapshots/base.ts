@@ -14,8 +14,9 @@
  *   to `<id>-removing` and deleted. A crash leaves an `<id>` without a row or an
  *   `*-removing` folder: cleanup again.
  */
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AlreadyExistsError, FailedPreconditionError, isNotFound } from '../errors.js';
+import { AlreadyExistsError, FailedPreconditionError, isNotFound, isResourceExhausted } from '../errors.js';
 import type { MetadataDB } from '../metadata/db.js';
 import { validateLabels, type Labels } from '../metadata/labels.js';
 import type { SnapshotMetadata, SnapshotRecord } from '../metadata/snapshots.js';
@@ -127,7 +128,19 @@ export abstract class FolderSnapshotter implements Snapshotter {
 
   async remove(key: string): Promise<void> {
     await this.withKeyLock(key, async () => {
-      const record = this.records.remove(this.name, key);
+      let record: SnapshotRecord;
+      try {
+        record = this.records.remove(this.name, key);
+      } catch (err) {
+        // On a full disk SQLite cannot even delete the row (its journal must grow), which
+        // would leave the prepared snapshots of a pull that failed for lack of space. An
+        // active snapshot's files are nobody's yet: free them, then delete the row.
+        const active = isResourceExhausted(err) ? this.find(key) : undefined;
+        if (active?.kind !== 'active') throw err;
+        const fs = this.folders.fs(active.id);
+        for (const child of await readdir(fs)) await rm(join(fs, child), { recursive: true, force: true });
+        record = this.records.remove(this.name, key);
+      }
       await this.folders.discard(String(record.id));
     });
   }
