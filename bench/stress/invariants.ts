@@ -7,15 +7,17 @@
  * free them once the snapshots exist, and a later pull does not fetch them again.)
  *
  * Disk (on a closed root, read-only: opening it would run start-up repair and hide what
- * is wrong): every blob file has a content row and every row its file; every ingest
- * folder has a row and every row its folder; every folder under root/snapshots/<sn>/ is
- * a snapshot id with a row (no `new-*`, no `*-removing`) and every row has its folder.
+ * is wrong): every blob file has a content row and every row its file, and every blob
+ * hashes to its name; every ingest folder has a row and every row its folder; every
+ * folder under root/snapshots/<sn>/ is a snapshot id with a row (no `new-*`, no
+ * `*-removing`) and every row has its folder.
  */
-import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, readdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Client } from '../../src/client.js';
 import { BlobFiles } from '../../src/content/blobs.js';
+import { hashFile } from '../../src/content/writer.js';
 import { chainID } from '../../src/digest.js';
 import { withLease } from '../../src/leases/manager.js';
 import { mountAll, unmount } from '../../src/snapshots/mount.js';
@@ -107,6 +109,15 @@ async function listOrEmpty(dir: string): Promise<string[]> {
   });
 }
 
+async function digestOfFile(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    return (await hashFile(handle, (await handle.stat()).size, 'sha256')).digest();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Files against rows of a root no process has open. */
 export async function checkDisk(rootDir: string): Promise<DiskReport> {
   const violations: string[] = [];
@@ -116,6 +127,10 @@ export async function checkDisk(rootDir: string): Promise<DiskReport> {
     const rows = new Set((db.prepare('SELECT DISTINCT digest FROM content').all() as { digest: string }[]).map((r) => r.digest));
     const blobs = new Set(await files.listBlobs());
     for (const digest of blobs) if (!rows.has(digest)) violations.push(`blob file ${digest} has no content row`);
+    for (const digest of blobs) {
+      const actual = await digestOfFile(files.blobPath(digest));
+      if (actual !== digest) violations.push(`blob file ${digest} hashes to ${actual}`);
+    }
     for (const digest of rows) if (!blobs.has(digest)) violations.push(`content row ${digest} has no blob file`);
 
     const ingestRows = db.prepare('SELECT namespace, ref, dir FROM ingests').all() as { namespace: string; ref: string; dir: string }[];

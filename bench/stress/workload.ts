@@ -23,6 +23,16 @@ export const WORKLOAD_DEFAULTS = {
 
 export type Operation = keyof typeof WORKLOAD_DEFAULTS.weights;
 
+/**
+ * Named operation mixes: `default`, and `gc-heavy`, where deletions and collections are
+ * as frequent as pulls, so a crash lands in a GC sweep (rows gone, folders being removed)
+ * as often as in a pull.
+ */
+export const WORKLOAD_MIXES: Record<string, Record<Operation, number>> = {
+  default: WORKLOAD_DEFAULTS.weights,
+  'gc-heavy': { pull: 4, delete: 4, lease: 2, gc: 5 },
+};
+
 /** Where the operations go. Deleting a missing image or lease is NotFound. */
 export interface StressTarget {
   pull(ref: string, options: { maxConcurrentDownloads: number; discardContent: boolean }): Promise<void>;
@@ -81,12 +91,14 @@ export interface WorkloadOptions {
   /** Stop after this many operations in all. */
   maxOperations: number;
   counters: WorkloadCounters;
+  /** Relative weights of the operations (WORKLOAD_MIXES); default WORKLOAD_DEFAULTS.weights. */
+  weights?: Record<Operation, number>;
   /** Told about every failed operation. */
   onError?: (operation: Operation, err: unknown) => void;
 }
 
-function pickOperation(rng: Rng): Operation {
-  const entries = Object.entries(WORKLOAD_DEFAULTS.weights) as [Operation, number][];
+function pickOperation(rng: Rng, weights: Record<Operation, number>): Operation {
+  const entries = Object.entries(weights) as [Operation, number][];
   let roll = rng.int(entries.reduce((n, [, w]) => n + w, 0));
   for (const [operation, weight] of entries) {
     if (roll < weight) return operation;
@@ -141,7 +153,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<void> {
     const rng = new Rng(`${options.seed}/worker-${index}`);
     while (Date.now() < options.deadline && started < options.maxOperations) {
       started++;
-      const operation = pickOperation(rng);
+      const operation = pickOperation(rng, options.weights ?? WORKLOAD_DEFAULTS.weights);
       try {
         await operate(operation, rng, options);
       } catch (err) {
