@@ -61,10 +61,6 @@ export class ApplyPool {
     return result.stats;
   }
 
-  get utilization(): number {
-    return this.piscina.utilization;
-  }
-
   async close(): Promise<void> {
     await this.piscina.destroy();
   }
