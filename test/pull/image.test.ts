@@ -91,3 +91,19 @@ describe('Image API over pulled images', () => {
     assert.deepEqual(client.leases.list(), []);
   });
 });
+
+test('pullWithEvents yields the progress events in order and settles with the pull', async (t) => {
+  const env = await startPullEnvironment(t);
+  const image = await presetImage('tiny');
+  const ref = await publish(env, image, 'images/events');
+
+  const { events, result } = env.client.pullWithEvents(ref);
+  const types: string[] = [];
+  for await (const event of events) types.push(event.type);
+  const pulled = await result;
+
+  assert.equal(types[0], 'resolved');
+  assert.equal(types.at(-1), 'done');
+  assert.equal(types.filter((type) => type === 'committed').length, image.manifests[0]!.layers.length);
+  assert.equal(pulled.image.name(), ref);
+});
