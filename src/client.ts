@@ -198,6 +198,7 @@ export class Client implements ImageContext {
   private async pullOnce(ref: string, options: PullOptions, signal: AbortSignal): Promise<PullResult> {
     const started = performance.now();
     throwIfAborted(signal);
+    this.root.db.restoreReserve();
     const platform = options.platform === undefined ? platforms.defaultPlatform() : platforms.parse(options.platform);
     const matcher = platforms.only(platform);
     const { resolver, name } = await this.sources.resolverFor(ref);

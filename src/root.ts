@@ -6,6 +6,7 @@
  *
  *   root/lock          flock + owner pid
  *   root/metadata.db   SQLite (src/metadata)
+ *   root/metadata.reserve  space the database falls back on when the disk is full
  *   root/content/      blobs and ingests (src/content)
  *   root/snapshots/    one folder per snapshotter (src/snapshots)
  */
@@ -55,7 +56,7 @@ export class Root {
     const lockFd = acquireRootLock(path);
     let db: MetadataDB | undefined;
     try {
-      db = MetadataDB.open({ path: join(path, 'metadata.db') });
+      db = MetadataDB.open({ path: join(path, 'metadata.db'), reservePath: join(path, 'metadata.reserve') });
       for (const namespace of options.namespaces ?? []) db.namespaces.ensure(namespace);
       const locks = new KeyedMutex();
       const content = await LocalContent.open({ dir: join(path, 'content'), db, locks });

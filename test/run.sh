@@ -14,4 +14,5 @@ else
   files=(test/**/*.test.ts)
 fi
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
-exec node --import tsx --test --test-concurrency="${LAYERPOOL_TEST_CONCURRENCY:-2}" "${files[@]}"
+# spec: a failure summary at the end, where a truncated CI log still shows it.
+exec node --import tsx --test --test-reporter=spec --test-concurrency="${LAYERPOOL_TEST_CONCURRENCY:-2}" "${files[@]}"

@@ -22,8 +22,13 @@ export interface ApplyTask {
   available: number;
   /** Final size when known to be complete already (a committed blob); else the feed ends it. */
   size?: number;
-  /** Present when the file is still growing. */
-  feed?: MessagePort;
+  /**
+   * The coordinator's channel: how far a growing file may be read, and the request to
+   * stop. Stopping is cooperative, not a worker termination: a terminated thread would
+   * leave its file descriptors open (threads share the process's fd table), and with them
+   * the space of the snapshot files the coordinator then deletes.
+   */
+  feed: MessagePort;
   mounts: Mount[];
   options: Omit<ApplyOptions, 'signal'>;
 }
@@ -52,8 +57,11 @@ function openLayerFile(task: ApplyTask): number {
   return openSync(task.blobPath, 'r');
 }
 
-/** Reads a file that another thread is still appending to, as far as the feed allows. */
-async function* growingFile(task: ApplyTask): AsyncGenerator<Buffer> {
+/**
+ * Reads a file that another thread may still be appending to, as far as the feed allows;
+ * an abort on the feed ends the read and fires `stop`.
+ */
+async function* growingFile(task: ApplyTask, stop: AbortController): AsyncGenerator<Buffer> {
   const fd = openLayerFile(task);
   let available = task.available;
   let end = task.size;
@@ -62,10 +70,16 @@ async function* growingFile(task: ApplyTask): AsyncGenerator<Buffer> {
   const onMessage = (message: FeedMessage) => {
     if (message.type === 'available') available = Math.max(available, message.bytes);
     else if (message.type === 'end') end = available = message.size;
-    else failure = new CanceledError(`layer download did not complete: ${message.reason}`);
+    else stop.abort(new CanceledError(`layer apply stopped: ${message.reason}`));
     wake?.();
   };
-  task.feed?.on('message', onMessage);
+  // Also when the apply ended without us: a read waiting for bytes must not hold the fd.
+  const onStop = () => {
+    failure = stop.signal.reason as Error;
+    wake?.();
+  };
+  task.feed.on('message', onMessage);
+  stop.signal.addEventListener('abort', onStop, { once: true });
   try {
     let position = 0;
     for (;;) {
@@ -79,23 +93,25 @@ async function* growingFile(task: ApplyTask): AsyncGenerator<Buffer> {
         yield read === buffer.length ? buffer : buffer.subarray(0, read);
         continue;
       }
-      if (!task.feed) throw new Error(`layer file ${task.blobPath}: neither a feed nor a size`);
       await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
     }
   } finally {
-    task.feed?.off('message', onMessage);
+    task.feed.off('message', onMessage);
+    stop.signal.removeEventListener('abort', onStop);
     closeSync(fd);
   }
 }
 
 export default async function applyTask(task: ApplyTask): Promise<ApplyTaskResult> {
   let reported = 0;
+  const stop = new AbortController();
   try {
-    const stats = await applyLayer(Readable.from(growingFile(task), { objectMode: false }), task.mounts, {
+    const stats = await applyLayer(Readable.from(growingFile(task, stop), { objectMode: false }), task.mounts, {
       ...task.options,
+      signal: stop.signal,
       onProgress: (progress) => {
-        if (!task.feed || progress.uncompressedBytes - reported < PROGRESS_EVERY_BYTES) return;
+        if (progress.uncompressedBytes - reported < PROGRESS_EVERY_BYTES) return;
         reported = progress.uncompressedBytes;
         const message: ApplyProgressMessage = { type: 'progress', ...progress };
         task.feed.postMessage(message);
@@ -105,6 +121,7 @@ export default async function applyTask(task: ApplyTask): Promise<ApplyTaskResul
   } catch (err) {
     return { error: serializeError(err) };
   } finally {
-    task.feed?.close();
+    stop.abort(new CanceledError('layer apply ended'));
+    task.feed.close();
   }
 }

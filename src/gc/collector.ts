@@ -173,6 +173,7 @@ export class Collector {
       for (const s of doomed.snapshots) bySnapshotter.set(s.snapshotter, [...(bySnapshotter.get(s.snapshotter) ?? []), s.id]);
       for (const [snapshotter, ids] of bySnapshotter) await this.snapshots.removeSnapshotFolders(snapshotter, ids);
     }
+    this.root.db.restoreReserve();
     const stats: GCStats = {
       removed: {
         content: doomed.content.length,

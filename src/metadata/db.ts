@@ -3,6 +3,7 @@
  * records what exists in a root, per namespace. Every mutation is one transaction, so a
  * crash leaves the old state or the new one, never half of each.
  */
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
 import { logger } from '../log.js';
@@ -24,7 +25,17 @@ export interface MetadataOptions {
   /** How long a statement waits for a lock held by another connection (ms). Default 5000. */
   busyTimeoutMs?: number;
   readonly?: boolean;
+  /**
+   * A file kept filled (RESERVE_BYTES) beside the database and deleted when the disk is
+   * full, so the transactions that clean up after a failure (removing a prepared
+   * snapshot, releasing a lease) still get the WAL space they need: on a full disk SQLite
+   * refuses even deletions.
+   */
+  reservePath?: string;
 }
+
+/** Room for a few hundred page writes: every cleanup of a failed pull, with margin. */
+export const RESERVE_BYTES = 1 << 20;
 
 /** All metadata of one namespace. Obtain it with `MetadataDB.namespace(name)`. */
 export interface NamespacedMetadata {
@@ -40,9 +51,11 @@ export class MetadataDB {
   readonly sqlite: SqliteDatabase;
   readonly namespaces: NamespaceStore;
   private readonly views = new Map<string, NamespacedMetadata>();
+  private readonly reservePath: string | undefined;
 
-  private constructor(sqlite: SqliteDatabase) {
+  private constructor(sqlite: SqliteDatabase, reservePath: string | undefined) {
     this.sqlite = sqlite;
+    this.reservePath = reservePath;
     this.namespaces = new NamespaceStore(this);
   }
 
@@ -61,8 +74,9 @@ export class MetadataDB {
         sqlite.pragma('synchronous = FULL');
       }
       sqlite.pragma('foreign_keys = ON');
-      const db = new MetadataDB(sqlite);
+      const db = new MetadataDB(sqlite, options.readonly ? undefined : options.reservePath);
       if (!options.readonly) db.migrate();
+      db.restoreReserve();
       return db;
     } catch (err) {
       sqlite.close();
@@ -102,12 +116,57 @@ export class MetadataDB {
     try {
       return this.sqlite.transaction(fn).immediate();
     } catch (err) {
-      // A full disk refuses even deletions (the WAL must grow): callers branch on the kind.
-      if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
-        throw new ResourceExhaustedError(`metadata database: no space left on device (${(err as Error).message})`, { cause: err });
+      if (!isDiskFull(err)) throw err;
+      if (this.releaseReserve()) {
+        try {
+          return this.sqlite.transaction(fn).immediate();
+        } catch (retryErr) {
+          if (!isDiskFull(retryErr)) throw retryErr;
+          err = retryErr;
+        }
       }
-      throw err;
+      // Callers branch on the kind (a removal that can free space first, then retry).
+      throw new ResourceExhaustedError(`metadata database: no space left on device (${(err as Error).message})`, { cause: err });
     }
+  }
+
+  /**
+   * Refill the reserve if a full disk used it (see MetadataOptions.reservePath). Called
+   * at open and where space may have come back (before a pull, after a collection); on a
+   * disk still full it leaves what it could not write to the transactions.
+   */
+  restoreReserve(): void {
+    if (this.reservePath === undefined) return;
+    let fd: number;
+    try {
+      fd = openSync(this.reservePath, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') log.warn({ err, path: this.reservePath }, 'cannot create the metadata space reserve');
+      return;
+    }
+    try {
+      const zeros = Buffer.alloc(64 << 10);
+      for (let written = 0; written < RESERVE_BYTES; ) written += writeSync(fd, zeros, 0, Math.min(zeros.length, RESERVE_BYTES - written));
+    } catch (err) {
+      // No room yet: a partial reserve would only make the next full-disk moment worse.
+      closeSync(fd);
+      unlinkSync(this.reservePath);
+      log.debug({ err }, 'no room for the metadata space reserve yet');
+      return;
+    }
+    closeSync(fd);
+  }
+
+  /** Delete the reserve; true if there was one to free. */
+  private releaseReserve(): boolean {
+    if (this.reservePath === undefined) return false;
+    try {
+      unlinkSync(this.reservePath);
+    } catch {
+      return false;
+    }
+    log.warn({ path: this.reservePath }, 'disk full: released the metadata space reserve to finish a transaction');
+    return true;
   }
 
   /**
@@ -166,4 +225,8 @@ export function isUniqueViolation(err: unknown): boolean {
 /** True for a foreign key violation (a parent that does not exist, a row still referenced). */
 export function isForeignKeyViolation(err: unknown): boolean {
   return (err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+function isDiskFull(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 'SQLITE_FULL';
 }

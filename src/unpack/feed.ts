@@ -52,7 +52,7 @@ export class BlobFeed {
     this.send({ type: 'end', size });
   }
 
-  /** The bytes will not come (download failed or cancelled): the worker's read fails. */
+  /** The bytes will not come (download failed), or the apply must stop (cancelled): the worker ends the apply with Canceled and closes its files. */
   abort(reason: string): void {
     this.send({ type: 'abort', reason });
   }

@@ -6,11 +6,15 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { ApplyStats } from '../diff/types.js';
-import { canceledFrom, deserializeError, UnavailableError } from '../errors.js';
+import { canceledFrom, deserializeError, throwIfAborted, UnavailableError } from '../errors.js';
 import { logger } from '../log.js';
+import { onAbort } from '../sync/abort.js';
 import type { ApplyTask, ApplyTaskResult } from '../../workers/apply.js';
 
 const log = logger('pool');
+
+/** How long a cancelled apply may take to stop before its worker is terminated. */
+const STOP_GRACE_MS = 10_000;
 
 export interface ApplyPoolOptions {
   /** Worker threads; default availableParallelism(). */
@@ -44,19 +48,38 @@ export class ApplyPool {
   }
 
   /**
-   * Apply one layer in a worker. Cancelling the signal ends the task (Piscina stops the
-   * worker and starts a fresh one); the coordinator then removes the prepared snapshot.
+   * Apply one layer in a worker. Cancelling `signal` asks the worker to stop through
+   * `stop` (the task's feed): it closes its files and returns, so the coordinator can
+   * remove the prepared snapshot and get its space back. Only a worker that has not
+   * stopped after STOP_GRACE_MS (stuck in a syscall) is terminated, which can leak the
+   * descriptors it holds.
    */
-  async apply(task: ApplyTask, signal?: AbortSignal): Promise<ApplyStats> {
-    const transferList = task.feed ? [task.feed] : [];
+  async apply(task: ApplyTask, options: { signal?: AbortSignal; stop: (reason: string) => void }): Promise<ApplyStats> {
+    const { signal, stop } = options;
+    throwIfAborted(signal);
+    const terminate = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const unsubscribe = signal
+      ? onAbort(signal, () => {
+          stop(canceledFrom(signal).message);
+          timer = setTimeout(() => {
+            log.warn({ graceMs: STOP_GRACE_MS }, 'a cancelled layer apply did not stop: terminating its worker');
+            terminate.abort();
+          }, STOP_GRACE_MS);
+        })
+      : undefined;
     let result: ApplyTaskResult;
     try {
-      result = (await this.piscina.run(task, { transferList, ...(signal ? { signal } : {}) })) as ApplyTaskResult;
+      result = (await this.piscina.run(task, { transferList: [task.feed], signal: terminate.signal })) as ApplyTaskResult;
     } catch (err) {
       if (signal?.aborted) throw canceledFrom(signal);
       // Only a worker that died (out of memory, a crash) throws: task errors are returned.
       throw new UnavailableError(`layer apply worker failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      unsubscribe?.();
     }
+    if (signal?.aborted) throw canceledFrom(signal);
     if ('error' in result) throw deserializeError(result.error);
     return result.stats;
   }

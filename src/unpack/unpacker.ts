@@ -300,11 +300,12 @@ export class Unpacker {
         {
           blobPath: bytes.blobPath,
           available: bytes.available,
-          ...(bytes.ingestPath === undefined ? { size: desc.size } : { ingestPath: bytes.ingestPath, feed: feed.workerPort }),
+          ...(bytes.ingestPath === undefined ? { size: desc.size } : { ingestPath: bytes.ingestPath }),
+          feed: feed.workerPort,
           mounts: extract.mounts,
           options: applyOptions,
         },
-        signal,
+        { signal, stop: (reason) => feed.abort(reason) },
       ));
       // The diffID was checked by the worker; the compressed digest by the content store.
       await fetchDone;

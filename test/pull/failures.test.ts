@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import type { LayerSpec } from '../../bench/fixtures/index.js';
 import { chainIDs, digestOf } from '../../src/digest.js';
 import { isCanceled, isDigestMismatch, isNotFound } from '../../src/errors.js';
@@ -24,7 +25,7 @@ describe('Client.pull failures', () => {
     const pull = client.pull(ref, {
       signal: controller.signal,
       progress: (event) => {
-        if (event.type === 'layer' && event.status === 'downloading' && event.fetched >= sentBeforeStall) controller.abort(new Error('test cancels the pull'));
+        if (event.type === 'layer' && event.status === 'downloading' && event.fetched >= sentBeforeStall) { console.log("OPEN", openFilesUnder(client.root.path)); controller.abort(new Error("test cancels the pull")); }
       },
     });
     await assert.rejects(pull, (err: Error) => isCanceled(err) || assert.fail(`CanceledError, got ${err.name}: ${err.message}`));
@@ -56,6 +57,36 @@ describe('Client.pull failures', () => {
     assert.deepEqual(await client.content.listStatuses(), [], 'the resumed ingests were committed');
     await assertPulled(t, client, manifest, await expectedTree(manifest));
   });
+
+  for (const source of ['a download', 'a stored blob'] as const) {
+    test(`cancelling a pull while a worker applies a layer from ${source} closes every file the worker had open under the root`, { timeout: 120_000 }, async (t) => {
+      const env = await startPullEnvironment(t);
+      const { proxy, client } = env;
+      const image = await buildTestImage(t, testSpec('cancel-apply', [plainLayer(6, 48 << 20, { sizeDistribution: 'large' })]));
+      const manifest = image.manifests[0]!;
+      const ref = await publish(env, image, 'failures/cancel-apply');
+      const layer = manifest.layers[0]!.descriptor;
+      if (source === 'a download') {
+        // The layer stalls halfway: the worker has applied what came and waits for more,
+        // holding the ingest it reads and the file it writes.
+        proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${layer.digest}$`), fault: { kind: 'stall', afterBytes: Math.floor(layer.size / 2) } });
+      } else {
+        await client.pull(ref, { unpack: false });
+      }
+
+      const controller = new AbortController();
+      if (source === 'a stored blob') setTimeout(() => controller.abort(new Error('timer')), 150);
+      const pull = client.pull(ref, {
+        signal: controller.signal,
+        progress: (event) => {
+          if (event.type === 'layer' && event.status === 'extracting' && (event.applied ?? 0) > 0) controller.abort(new Error('test cancels the pull'));
+        },
+      });
+      await assert.rejects(pull, (err: Error) => isCanceled(err) || assert.fail(`CanceledError, got ${err.name}: ${err.message}`));
+      assert.deepEqual(await snapshotKeys(await client.snapshotter()), [], 'the prepared snapshot was removed');
+      assert.deepEqual(openFilesUnder(client.root.path), [], 'no descriptor is left on the ingest, the blob or the snapshot files');
+    });
+  }
 
   test('a config listing a wrong diff ID fails with DigestMismatchError; that chain and those above are not committed, the lower ones stay valid', async (t) => {
     const env = await startPullEnvironment(t);
@@ -122,3 +153,18 @@ describe('Client.pull failures', () => {
     await assert.rejects(client.getImage(ref), (err: Error) => isNotFound(err));
   });
 });
+
+/** Files under `root` this process holds open, apart from the metadata database and the root lock. */
+function openFilesUnder(root: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing (the readdir's own descriptor)
+    }
+    if (target.startsWith(`${root}/`) && !/\/(metadata\.db(-wal|-shm)?|lock)$/.test(target)) open.push(target);
+  }
+  return open;
+}

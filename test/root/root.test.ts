@@ -2,12 +2,13 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { digestOf } from '../../src/digest.js';
 import { isUnavailable } from '../../src/errors.js';
+import { RESERVE_BYTES } from '../../src/metadata/db.js';
 import { Root } from '../../src/root.js';
 import { ingestData } from '../fixtures/crash-child.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -137,5 +138,24 @@ describe('crash safety (kill -9)', () => {
       await assertConsistent(path);
     }
     assert.equal(existsSync(join(path, 'metadata.db')), true);
+  });
+});
+
+describe('metadata space reserve', () => {
+  test('a root keeps a filled reserve beside its database, refilled once it was used', async (t) => {
+    const path = tempDir(t, 'layerpool-root-');
+    const reserve = join(path, 'metadata.reserve');
+    const root = await Root.open({ path });
+    try {
+      const stat = statSync(reserve);
+      assert.equal(stat.size, RESERVE_BYTES);
+      assert.ok(stat.blocks * 512 >= RESERVE_BYTES, 'its blocks are allocated, not a hole');
+      // What a full disk does: the transaction that needed room deleted it.
+      unlinkSync(reserve);
+      root.db.restoreReserve();
+      assert.equal(statSync(reserve).size, RESERVE_BYTES);
+    } finally {
+      root.close();
+    }
   });
 });
