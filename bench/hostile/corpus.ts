@@ -18,7 +18,7 @@
  * - exact:  the pull succeeds and the layer's snapshot holds exactly these paths.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -49,6 +49,8 @@ export interface ExpectedNode {
   rdev?: number;
   /** The complete set of xattrs, values as UTF-8 or hex (`hex:` prefix). */
   xattrs?: Record<string, string>;
+  /** Bytes of disk the file may take at most (a sparse file's holes stay holes). */
+  allocatedAtMost?: number;
 }
 
 export type HostileExpectation =
@@ -275,11 +277,33 @@ const xattrs: HostileCase[] = [
 ];
 
 
+/** What GNU tar archives in every sparse format below: data at 1 MiB and 4 MiB, holes around it. */
+const SPARSE_DATA = [
+  { offset: 1 << 20, text: 'data between holes' },
+  { offset: 4 << 20, text: 'the end' },
+];
+const sparseContent = (): Buffer => {
+  const last = SPARSE_DATA.at(-1)!;
+  const content = Buffer.alloc(last.offset + last.text.length);
+  for (const { offset, text } of SPARSE_DATA) content.write(text, offset);
+  return content;
+};
+const sparseCase = (name: string, formatArgs: string[]): HostileCase => ({
+  name,
+  build: () => gnuSparseTar(formatArgs),
+  mediaType: MediaType.OCILayer,
+  // The holes stay holes: the 4 MiB file takes a few blocks, not 4 MiB.
+  expect: exact({ holes: { type: 'file', content: sparseContent(), mode: 0o644, allocatedAtMost: 64 << 10 } }),
+});
+
 const sparse: HostileCase[] = [
-  { name: 'sparse-gnu-type-s', build: () => gnuSparseTar(['--format=gnu']), mediaType: MediaType.OCILayer, expect: reject(ErrorCode.NotImplemented, /sparse/) },
-  { name: 'sparse-pax-0.0', build: () => gnuSparseTar(['--format=posix', '--sparse-version=0.0']), mediaType: MediaType.OCILayer, expect: reject(ErrorCode.NotImplemented, /sparse/) },
-  { name: 'sparse-pax-0.1', build: () => gnuSparseTar(['--format=posix', '--sparse-version=0.1']), mediaType: MediaType.OCILayer, expect: reject(ErrorCode.NotImplemented, /sparse/) },
-  { name: 'sparse-pax-1.0', build: () => gnuSparseTar(['--format=posix', '--sparse-version=1.0']), mediaType: MediaType.OCILayer, expect: reject(ErrorCode.NotImplemented, /sparse/) },
+  sparseCase('sparse-gnu-type-s', ['--format=gnu']),
+  sparseCase('sparse-pax-0.0', ['--format=posix', '--sparse-version=0.0']),
+  sparseCase('sparse-pax-0.1', ['--format=posix', '--sparse-version=0.1']),
+  sparseCase('sparse-pax-1.0', ['--format=posix', '--sparse-version=1.0']),
+  // A map that would write past the file's end, and one that claims bytes the entry does not store.
+  tarCase('sparse-region-past-size', () => [{ name: 'f', content: 'abcde', pax: { 'GNU.sparse.major': '0', 'GNU.sparse.minor': '1', 'GNU.sparse.size': '10', 'GNU.sparse.map': '0,3,9,2' } }], reject(ErrorCode.InvalidArgument, /past the file's size/)),
+  tarCase('sparse-map-claims-unstored-bytes', () => [{ name: 'f', content: 'abcde', pax: { 'GNU.sparse.major': '0', 'GNU.sparse.minor': '1', 'GNU.sparse.size': '1000', 'GNU.sparse.map': '0,3,500,400' } }], reject(ErrorCode.InvalidArgument, /covers 403 bytes, the entry stores 5/)),
 ];
 
 const bombs: HostileCase[] = [
@@ -440,10 +464,10 @@ function blockHeader(size: number, type: 0 | 1, last: boolean): Buffer {
 function gnuSparseTar(formatArgs: string[]): Buffer {
   const dir = mkdtempSync(join(tmpdir(), 'layerpool-sparse-'));
   try {
-    const fd = openSync(join(dir, 'holes'), 'w');
+    const fd = openSync(join(dir, 'holes'), 'w', 0o644);
     try {
-      writeSync(fd, 'data between holes', 1 << 20);
-      writeSync(fd, 'the end', 4 << 20);
+      for (const { offset, text } of SPARSE_DATA) writeSync(fd, text, offset);
+      fchmodSync(fd, 0o644);
     } finally {
       closeSync(fd);
     }

@@ -15,7 +15,13 @@
  * - numeric fields are octal or base-256 (GNU); PAX records (`path`, `linkpath`, `size`,
  *   `uid`, `gid`, `mtime`, `atime`, `SCHILY.xattr.*`) override the header, GNU long names
  *   (`L`/`K`) override both; PAX global headers are ignored, as containerd does;
- * - the checksum is accepted as the unsigned or the signed byte sum.
+ * - the checksum is accepted as the unsigned or the signed byte sum;
+ * - GNU sparse files in all four encodings GNU tar writes (old GNU type `S` with its
+ *   extension blocks; PAX 0.0, 0.1 and 1.0) are read as Go reads them: the entry is a
+ *   regular file of the real size, its data regions are validated (in order, not
+ *   overlapping, inside the file, their lengths adding up to the stored bytes) and
+ *   delivered with their positions, so the writer leaves the holes as holes (Go hands
+ *   containerd the holes as zeros, which it writes out).
  *
  * Why not tar-stream's extract: it decodes PAX values as UTF-8, which corrupts binary
  * xattr values such as `security.capability` (any byte >= 0x80, e.g. CAP_SETUID, turns
@@ -35,8 +41,13 @@ export interface TarEntry {
   /** The name as stored (after PAX `path` / GNU long name); not cleaned or validated. */
   name: string;
   type: TarEntryType;
-  /** Content bytes that follow (0 for header-only types). */
+  /** The file's size (0 for header-only types); for a sparse file, its real size, holes included. */
   size: number;
+  /**
+   * A sparse file's data regions, in order: the content delivered is their bytes one
+   * after the other, each at its region's offset; what no region covers is a hole.
+   */
+  sparse: SparseRegion[] | undefined;
   /** Permission bits including setuid, setgid and sticky (mode & 0o7777). */
   mode: number;
   uid: number;
@@ -53,14 +64,20 @@ export interface TarEntry {
   xattrs: Map<string, Buffer> | undefined;
 }
 
+export interface SparseRegion {
+  offset: number;
+  length: number;
+}
+
 /**
  * Receives the entries. `entry` returns whether it wants the content; if so `data` is
- * called with consecutive slices of it (valid only during the call) and `end` once the
- * last byte was delivered (also for empty content).
+ * called with slices of it (valid only during the call) and the offset in the file each
+ * belongs at, in increasing order, and `end` once the last byte was delivered (also for
+ * empty content).
  */
 export interface TarVisitor {
   entry(entry: TarEntry): boolean;
-  data(chunk: Buffer): void;
+  data(chunk: Buffer, position: number): void;
   end(): void;
 }
 
@@ -72,6 +89,11 @@ export interface TarReaderOptions {
 const BLOCK = 512;
 /** Go's archive/tar limit for PAX and GNU long-name records. */
 const MAX_EXTENDED_HEADER = 1 << 20;
+/** Sparse regions one file may list: bounds the memory (and the length of a 1.0 map) a hostile entry can take. */
+const MAX_SPARSE_REGIONS = 1 << 18;
+/** Old GNU sparse headers: entries in the header, and in each extension block. */
+const GNU_SPARSE_HEADER_ENTRIES = 4;
+const GNU_SPARSE_EXTENSION_ENTRIES = 21;
 
 const enum State {
   Header,
@@ -80,6 +102,10 @@ const enum State {
   Extended,
   /** One zero block seen: the next block must be zero too (end of archive). */
   ZeroBlock,
+  /** Old GNU sparse extension blocks, between a type `S` header and its content. */
+  SparseExtension,
+  /** A PAX 1.0 sparse map: decimal lines in whole blocks at the start of the content. */
+  SparseMap,
   End,
 }
 
@@ -94,6 +120,19 @@ interface PendingOverrides {
   pax: Map<string, Buffer> | undefined;
   longName: string | undefined;
   longLink: string | undefined;
+}
+
+/** A sparse file whose map is still being read (extension blocks or a 1.0 map). */
+interface PendingSparse {
+  entry: TarEntry;
+  /** Bytes of the member's content in the archive (a 1.0 map included). */
+  stored: number;
+  regions: SparseRegion[];
+  /** 1.0 map: the numbers read so far, the one being read, and how many there must be. */
+  numbers: number[];
+  digits: number;
+  value: number;
+  needed: number;
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -113,6 +152,13 @@ export class TarReader {
   private extendedBuffer: Buffer | undefined;
   private extendedFill = 0;
   private overrides: PendingOverrides = { pax: undefined, longName: undefined, longLink: undefined };
+  private pendingSparse: PendingSparse | undefined;
+  /** Where the next content byte goes in the file. */
+  private position = 0;
+  /** A sparse file's regions while its content is delivered, and what is left of the current one. */
+  private regions: SparseRegion[] | undefined;
+  private regionIndex = 0;
+  private regionLeft = 0;
   private entryCount = 0;
   /** Byte offset in the archive of the block being parsed, for error messages. */
   private offset = 0;
@@ -138,7 +184,9 @@ export class TarReader {
     while (pos < length) {
       switch (this.state) {
         case State.Header:
-        case State.ZeroBlock: {
+        case State.ZeroBlock:
+        case State.SparseExtension:
+        case State.SparseMap: {
           if (this.headerFill === 0 && length - pos >= BLOCK) {
             this.block(chunk, pos);
             pos += BLOCK;
@@ -158,7 +206,7 @@ export class TarReader {
         }
         case State.Content: {
           const take = Math.min(this.remaining, length - pos);
-          if (this.wantsContent) this.visitor.data(chunk.subarray(pos, pos + take));
+          if (this.wantsContent) this.deliver(chunk.subarray(pos, pos + take));
           pos += take;
           this.offset += take;
           this.remaining -= take;
@@ -201,6 +249,9 @@ export class TarReader {
       case State.ZeroBlock:
         if (this.headerFill > 0) throw malformed(this.offset, 'truncated tar: the stream ends inside the end-of-archive marker');
         return;
+      case State.SparseExtension:
+      case State.SparseMap:
+        throw malformed(this.offset, "truncated tar: the stream ends inside a sparse file's map");
       case State.Content:
         throw malformed(this.offset, `truncated tar: the stream ends with ${this.remaining} bytes of an entry's content missing`);
       case State.Extended:
@@ -213,6 +264,8 @@ export class TarReader {
 
 
   private block(buf: Buffer, at: number): void {
+    if (this.state === State.SparseExtension) return this.sparseExtension(buf, at);
+    if (this.state === State.SparseMap) return this.sparseMapBlock(buf, at);
     if (this.state === State.ZeroBlock) {
       if (!isZeroBlock(buf, at)) throw malformed(this.offset, 'malformed tar: a zero block followed by a non-zero block');
       this.state = State.End;
@@ -258,11 +311,12 @@ export class TarReader {
       mtime: parseNumeric(buf, at + 136, 12, 'mtime', this.offset),
       atime: undefined,
       linkname: buf[at + 157] === 0 ? '' : decodeName(buf, at + 157, 100, this.offset),
+      sparse: undefined,
       devmajor: type === 'char' || type === 'block' ? parseNumeric(buf, at + 329, 8, 'devmajor', this.offset) : 0,
       devminor: type === 'char' || type === 'block' ? parseNumeric(buf, at + 337, 8, 'devminor', this.offset) : 0,
       xattrs: undefined,
     };
-    this.applyOverrides(entry);
+    const sparsePax = this.applyOverrides(entry);
     // Old (V7) tars mark directories with a trailing slash on a NUL-typed entry. Only that
     // type, as Go's archive/tar: a '0' entry named `x/` keeps its content (a file `x` in
     // containerd), and treating it as a header-only directory would parse that content as
@@ -272,13 +326,151 @@ export class TarReader {
     if (++this.entryCount > this.maxEntries) {
       throw new ResourceExhaustedError(`layer has more than ${this.maxEntries} entries (maxEntries)`);
     }
-    const contentSize = entry.type === 'file' ? entry.size : 0;
-    entry.size = contentSize;
-    this.padding = padding(contentSize);
-    this.remaining = contentSize;
+    if (typeflag === 0x53 /* S */) return this.startOldGnuSparse(entry, buf, at, magic);
+    if (sparsePax !== undefined) {
+      if (entry.type !== 'file') throw malformed(this.offset, `malformed tar: ${entry.type} entry ${JSON.stringify(entry.name)} has a sparse map`);
+      return this.startPaxSparse(entry, sparsePax);
+    }
+    this.startContent(entry, entry.type === 'file' ? entry.size : 0, undefined);
+  }
+
+  /** Hand the entry to the visitor and deliver its `stored` content bytes (`regions` for a sparse file). */
+  private startContent(entry: TarEntry, stored: number, regions: SparseRegion[] | undefined): void {
+    if (entry.type !== 'file') entry.size = 0;
+    if (regions !== undefined) {
+      validateSparseRegions(regions, entry.size, stored, this.offset);
+      entry.sparse = regions;
+    }
+    this.regions = regions;
+    this.regionIndex = -1;
+    this.regionLeft = 0;
+    this.position = 0;
+    this.padding = padding(stored);
+    this.remaining = stored;
     this.wantsContent = this.visitor.entry(entry);
-    if (contentSize > 0) this.state = State.Content;
+    if (stored > 0) this.state = State.Content;
     else this.contentDone();
+  }
+
+  /** Content bytes to the visitor, at their place in the file. */
+  private deliver(chunk: Buffer): void {
+    const regions = this.regions;
+    if (regions === undefined) {
+      this.visitor.data(chunk, this.position);
+      this.position += chunk.length;
+      return;
+    }
+    let at = 0;
+    while (at < chunk.length) {
+      while (this.regionLeft === 0) {
+        // Validated: the regions' lengths add up to the stored bytes, so one is left.
+        const region = regions[++this.regionIndex] as SparseRegion;
+        this.position = region.offset;
+        this.regionLeft = region.length;
+      }
+      const take = Math.min(this.regionLeft, chunk.length - at);
+      this.visitor.data(chunk.subarray(at, at + take), this.position);
+      at += take;
+      this.position += take;
+      this.regionLeft -= take;
+    }
+  }
+
+  /** Type `S`: a real size and up to four regions in the header, more in extension blocks. */
+  private startOldGnuSparse(entry: TarEntry, buf: Buffer, at: number, format: Format): void {
+    if (format !== Format.Gnu) throw malformed(this.offset, 'malformed tar: a sparse (type S) entry in a non-GNU header');
+    const stored = entry.size;
+    entry.size = parseNumeric(buf, at + 483, 12, 'sparse real size', this.offset);
+    const pending: PendingSparse = { entry, stored, regions: [], numbers: [], digits: 0, value: 0, needed: 0 };
+    this.readOldGnuRegions(pending, buf, at + 386, GNU_SPARSE_HEADER_ENTRIES);
+    this.pendingSparse = pending;
+    if (buf[at + 482] !== 0) this.state = State.SparseExtension;
+    else this.finishSparseMap();
+  }
+
+  private sparseExtension(buf: Buffer, at: number): void {
+    const pending = this.pendingSparse as PendingSparse;
+    this.readOldGnuRegions(pending, buf, at, GNU_SPARSE_EXTENSION_ENTRIES);
+    if (buf[at + 504] === 0) this.finishSparseMap();
+  }
+
+  /** Entries of 12-byte offset and 12-byte length; the first with an empty offset ends the list. */
+  private readOldGnuRegions(pending: PendingSparse, buf: Buffer, at: number, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const field = at + i * 24;
+      if (buf[field] === 0) break;
+      pushRegion(pending.regions, parseNumeric(buf, field, 12, 'sparse offset', this.offset), parseNumeric(buf, field + 12, 12, 'sparse length', this.offset), this.offset);
+    }
+  }
+
+  /** PAX sparse formats: 0.0 and 0.1 carry the map in records, 1.0 at the start of the content. */
+  private startPaxSparse(entry: TarEntry, records: Map<string, string>): void {
+    const major = records.get('major');
+    const minor = records.get('minor');
+    const version = major === undefined && minor === undefined ? (records.get('map') === undefined ? undefined : '0.x') : `${major}.${minor}`;
+    if (version !== '0.x' && version !== '0.0' && version !== '0.1' && version !== '1.0') {
+      throw new NotImplementedError(`tar entry ${JSON.stringify(entry.name)}: GNU sparse format ${version ?? '(without a map)'} is not supported`);
+    }
+    const name = records.get('name');
+    if (name !== undefined && name !== '') entry.name = name;
+    const stored = entry.size;
+    const size = records.get('size') ?? records.get('realsize');
+    if (size !== undefined) entry.size = parseSparseNumber(size, this.offset);
+    const pending: PendingSparse = { entry, stored, regions: [], numbers: [], digits: 0, value: 0, needed: 0 };
+    if (version === '1.0') {
+      this.pendingSparse = pending;
+      this.state = State.SparseMap;
+      return;
+    }
+    const map = records.get('map') ?? '';
+    const numbers = map === '' ? [] : map.split(',').map((n) => parseSparseNumber(n, this.offset));
+    const numblocks = records.get('numblocks');
+    if (numbers.length % 2 !== 0 || (numblocks !== undefined && numbers.length !== 2 * parseSparseNumber(numblocks, this.offset))) {
+      throw malformed(this.offset, 'malformed tar: sparse map does not match GNU.sparse.numblocks');
+    }
+    for (let i = 0; i < numbers.length; i += 2) pushRegion(pending.regions, numbers[i] as number, numbers[i + 1] as number, this.offset);
+    this.pendingSparse = pending;
+    this.finishSparseMap();
+  }
+
+  /** One block of a 1.0 map: newline-terminated decimals, the count first, then offset/length pairs. */
+  private sparseMapBlock(buf: Buffer, at: number): void {
+    const pending = this.pendingSparse as PendingSparse;
+    pending.stored -= BLOCK;
+    if (pending.stored < 0) throw malformed(this.offset, 'malformed tar: sparse map longer than the entry');
+    for (let i = at; i < at + BLOCK; i++) {
+      const c = buf[i] as number;
+      if (c === 0x0a) {
+        if (pending.digits === 0) throw malformed(this.offset, 'malformed tar: empty number in a sparse map');
+        pending.numbers.push(pending.value);
+        pending.digits = 0;
+        pending.value = 0;
+        if (pending.numbers.length === 1) {
+          const count = pending.numbers[0] as number;
+          if (count > MAX_SPARSE_REGIONS) throw new ResourceExhaustedError(`sparse file with more than ${MAX_SPARSE_REGIONS} regions`);
+          pending.needed = 1 + 2 * count;
+        } else if (pending.numbers.length % 2 === 1) {
+          pushRegion(pending.regions, pending.numbers[pending.numbers.length - 2] as number, pending.numbers[pending.numbers.length - 1] as number, this.offset);
+        }
+        if (pending.numbers.length === pending.needed) {
+          // The rest of the block is padding.
+          this.finishSparseMap();
+          return;
+        }
+      } else if (c >= 0x30 && c <= 0x39) {
+        pending.value = pending.value * 10 + (c - 0x30);
+        if (++pending.digits > 16 || !Number.isSafeInteger(pending.value)) throw malformed(this.offset, 'malformed tar: sparse map number out of range');
+      } else {
+        throw malformed(this.offset, 'malformed tar: bad character in a sparse map');
+      }
+    }
+  }
+
+  private finishSparseMap(): void {
+    const { entry, stored, regions } = this.pendingSparse as PendingSparse;
+    this.pendingSparse = undefined;
+    this.state = State.Header;
+    this.startContent(entry, stored, regions);
   }
 
   private contentDone(): void {
@@ -332,8 +524,10 @@ export class TarReader {
     this.skipPadding();
   }
 
-  private applyOverrides(entry: TarEntry): void {
+  /** Merge the pending extended headers into `entry`; returns the GNU.sparse.* PAX records, if any (keys without the prefix). */
+  private applyOverrides(entry: TarEntry): Map<string, string> | undefined {
     const { pax, longName, longLink } = this.overrides;
+    let sparse: Map<string, string> | undefined;
     if (pax) {
       for (const [key, value] of pax) {
         switch (key) {
@@ -366,7 +560,8 @@ export class TarReader {
               entry.xattrs ??= new Map();
               entry.xattrs.set(key.slice('SCHILY.xattr.'.length), value);
             } else if (key.startsWith('GNU.sparse.')) {
-              throw new NotImplementedError(`tar entry ${JSON.stringify(entry.name)}: GNU sparse files are not supported`);
+              sparse ??= new Map();
+              sparse.set(key.slice('GNU.sparse.'.length), value.toString('utf8'));
             }
         }
       }
@@ -374,6 +569,7 @@ export class TarReader {
     if (longName !== undefined) entry.name = longName;
     if (longLink !== undefined) entry.linkname = longLink;
     this.overrides = { pax: undefined, longName: undefined, longLink: undefined };
+    return sparse;
   }
 }
 
@@ -439,8 +635,8 @@ function entryType(typeflag: number, offset: number): TarEntryType {
       return 'dir';
     case 0x36:
       return 'fifo';
-    case 0x53 /* S */:
-      throw new NotImplementedError('tar entry type S (GNU sparse file) is not supported');
+    case 0x53 /* S: GNU sparse file, a regular file with a map */:
+      return 'file';
   }
   const shown = typeflag >= 0x20 && typeflag < 0x7f ? String.fromCharCode(typeflag) : `\\x${typeflag.toString(16)}`;
   throw malformed(offset, `unsupported tar entry type '${shown}'`);
@@ -509,9 +705,14 @@ function decodeName(buf: Buffer, at: number, length: number, offset: number): st
   }
 }
 
-/** PAX records: "<length> <key>=<value>\n", values kept as raw bytes. */
+/**
+ * PAX records: "<length> <key>=<value>\n", values kept as raw bytes. Sparse format 0.0
+ * repeats GNU.sparse.offset / GNU.sparse.numbytes once per region: they are gathered, in
+ * order, into GNU.sparse.map, the comma list format 0.1 uses (as Go does).
+ */
 function parsePaxRecords(buf: Buffer, offset: number): Map<string, Buffer> {
   const records = new Map<string, Buffer>();
+  const sparseMap: Buffer[] = [];
   let pos = 0;
   while (pos < buf.length) {
     // Some writers pad the record block with NULs.
@@ -531,10 +732,43 @@ function parsePaxRecords(buf: Buffer, offset: number): Map<string, Buffer> {
     const equals = buf.indexOf(0x3d, space + 1);
     if (equals < 0 || equals >= recordEnd - 1) throw malformed(offset, 'malformed tar: PAX record without "="');
     const key = buf.toString('utf8', space + 1, equals);
-    records.set(key, buf.subarray(equals + 1, recordEnd - 1));
+    const value = buf.subarray(equals + 1, recordEnd - 1);
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      const expected = sparseMap.length % 2 === 0 ? 'GNU.sparse.offset' : 'GNU.sparse.numbytes';
+      if (key !== expected || value.includes(0x2c)) throw malformed(offset, 'malformed tar: GNU.sparse.offset and GNU.sparse.numbytes out of order');
+      sparseMap.push(value);
+    } else {
+      records.set(key, value);
+    }
     pos = recordEnd;
   }
+  if (sparseMap.length > 0) records.set('GNU.sparse.map', Buffer.from(sparseMap.map((b) => b.toString('latin1')).join(','), 'latin1'));
   return records;
+}
+
+function pushRegion(regions: SparseRegion[], offset: number, length: number, at: number): void {
+  if (regions.length >= MAX_SPARSE_REGIONS) throw new ResourceExhaustedError(`sparse file with more than ${MAX_SPARSE_REGIONS} regions`);
+  if (offset < 0 || length < 0) throw malformed(at, 'malformed tar: negative sparse region');
+  regions.push({ offset, length });
+}
+
+/** Go's validateSparseEntries, plus: the regions account for exactly the bytes stored. */
+function validateSparseRegions(regions: readonly SparseRegion[], size: number, stored: number, at: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) throw malformed(at, 'malformed tar: bad sparse file size');
+  let end = 0;
+  let total = 0;
+  for (const { offset, length } of regions) {
+    if (offset < end) throw malformed(at, 'malformed tar: sparse regions overlap or are out of order');
+    end = offset + length;
+    if (!Number.isSafeInteger(end) || end > size) throw malformed(at, `malformed tar: a sparse region ends past the file's size (${size})`);
+    total += length;
+  }
+  if (total !== stored) throw malformed(at, `malformed tar: the sparse map covers ${total} bytes, the entry stores ${stored}`);
+}
+
+function parseSparseNumber(text: string, at: number): number {
+  if (!/^[0-9]{1,16}$/.test(text)) throw malformed(at, `malformed tar: sparse map value ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 function parsePaxInteger(value: Buffer, key: string, offset: number): number {

@@ -33,6 +33,8 @@
  *   same layer is made opaque, as overlayfs does itself. Delete mode removes what lower
  *   layers left in the target, which needs the set of paths this layer wrote (memory
  *   grows with the entry count, as in containerd).
+ * - A sparse file's data regions are written at their offsets and the file is truncated
+ *   to its size: the holes stay holes (containerd writes them out as zeros).
  * - Device nodes need privilege: unprivileged, they are skipped and counted. FIFOs are
  *   created either way. `trusted.overlay.*` and `user.overlay.*` xattrs in the layer are
  *   dropped: they would forge whiteouts and opaque directories.
@@ -44,6 +46,7 @@ import {
   copyFileSync,
   fchmodSync,
   fchownSync,
+  ftruncateSync,
   futimesSync,
   lchownSync,
   linkSync,
@@ -169,10 +172,10 @@ export class LayerWriter implements TarVisitor {
     }
   }
 
-  data(chunk: Buffer): void {
+  data(chunk: Buffer, position: number): void {
     const file = this.file as NonNullable<typeof this.file>;
     try {
-      for (let done = 0; done < chunk.length; ) done += writeSync(file.fd, chunk, done);
+      for (let done = 0; done < chunk.length; ) done += writeSync(file.fd, chunk, done, chunk.length - done, position + done);
     } catch (err) {
       throw applyFailure(err, file.entry.name);
     }
@@ -264,6 +267,8 @@ export class LayerWriter implements TarVisitor {
   }
 
   private finishFile({ fd, path, parent, entry }: NonNullable<typeof this.file>): void {
+    // A sparse file's regions were written at their offsets: the size covers a final hole.
+    if (entry.sparse !== undefined) ftruncateSync(fd, entry.size);
     const ownedAlready = entry.uid === EUID && entry.gid === EGID && this.ownedDirs.has(parent);
     if (this.sameOwner && !ownedAlready) fchownSync(fd, entry.uid, entry.gid);
     // open(2) applied mode & ~umask; special bits also need setting after the chown.

@@ -14,15 +14,19 @@ const NAME_300 = `${'a'.repeat(100)}/${'b'.repeat(100)}/${'c'.repeat(98)}`;
 class Collect implements TarVisitor {
   entries: TarEntry[] = [];
   contents: string[] = [];
+  private current: Buffer = Buffer.alloc(0);
   entry(entry: TarEntry): boolean {
     this.entries.push(entry);
     this.contents.push('');
+    this.current = Buffer.alloc(entry.size);
     return true;
   }
-  data(chunk: Buffer): void {
-    this.contents[this.contents.length - 1] += chunk.toString();
+  data(chunk: Buffer, position: number): void {
+    chunk.copy(this.current, position);
   }
-  end(): void {}
+  end(): void {
+    this.contents[this.entries.length - 1] = this.current.toString('latin1');
+  }
 }
 
 function parse(archive: Buffer, chunkSize = archive.length): Collect {
@@ -201,10 +205,53 @@ describe('strict where safety or integrity is at stake', () => {
   test('a zero block followed by a header is InvalidArgument (Go archive/tar rejects it too)', (t) =>
     rejects(t, Buffer.concat([tarLayer(FILES.slice(0, 1), { end: 1 }), tarLayer(FILES.slice(1))]), /zero block/));
 
-  test('an unknown entry type is InvalidArgument; GNU sparse files are NotImplemented', async (t) => {
-    await rejects(t, tarLayer([{ name: 'vol', typeflag: 'V' }]), /unsupported tar entry type 'V'/);
+  test('an unknown entry type is InvalidArgument', (t) => rejects(t, tarLayer([{ name: 'vol', typeflag: 'V' }]), /unsupported tar entry type 'V'/));
+
+  test('a PAX sparse map with bad regions, or not matching the stored bytes, is InvalidArgument', async (t) => {
+    const sparse = (map: string, content: string, more: Record<string, string> = {}): Buffer =>
+      tarLayer([{ name: 'f', content, pax: { 'GNU.sparse.major': '0', 'GNU.sparse.minor': '1', 'GNU.sparse.size': '100', 'GNU.sparse.map': map, ...more } }]);
+    await rejects(t, sparse('0,3,2,2', 'abcde'), /overlap/);
+    await rejects(t, sparse('50,2,0,3', 'abcde'), /overlap or are out of order/);
+    await rejects(t, sparse('0,3,99,2', 'abcde'), /past the file's size/);
+    await rejects(t, sparse('0,3,50,2', 'abcdef'), /covers 5 bytes, the entry stores 6/);
+    await rejects(t, sparse('0,3,50', 'abcde'), /numblocks/);
+    await rejects(t, sparse('0,3,50,2', 'abcde', { 'GNU.sparse.numblocks': '3' }), /numblocks/);
+    await rejects(t, sparse('0,x', 'abcde'), /sparse map value/);
+    await rejects(t, tarLayer([{ name: 'f', content: 'x', pax: { 'GNU.sparse.numbytes': '1', 'GNU.sparse.offset': '0' } }]), /out of order/);
+    await rejects(t, tarLayer([{ name: 'd', type: 'dir', pax: { 'GNU.sparse.major': '0', 'GNU.sparse.minor': '1', 'GNU.sparse.map': '0,0' } }]), /dir entry "d" has a sparse map/);
     const root = tempDir(t);
-    await assert.rejects(applyBuffer(tarLayer([{ name: 'sparse', typeflag: 'S' }]), bind(root)), { code: 'LP_ERR_NOT_IMPLEMENTED' });
+    await assert.rejects(
+      applyBuffer(tarLayer([{ name: 'f', content: 'x', pax: { 'GNU.sparse.major': '2', 'GNU.sparse.minor': '0' } }]), bind(root)),
+      { code: 'LP_ERR_NOT_IMPLEMENTED', message: /sparse format 2\.0/ },
+    );
+  });
+
+  test('PAX sparse maps 0.1 (in records) and 1.0 (before the data) place the regions, in any chunking', () => {
+    const v01 = tarLayer([{ name: 'GNUSparseFile.1/f', content: 'abcde', pax: { 'GNU.sparse.major': '0', 'GNU.sparse.minor': '1', 'GNU.sparse.name': 'f', 'GNU.sparse.size': '100', 'GNU.sparse.numblocks': '2', 'GNU.sparse.map': '0,3,50,2' } }]);
+    const map = Buffer.alloc(512);
+    map.write('2\n0\n3\n50\n2\n');
+    const v10 = tarLayer([{ name: 'GNUSparseFile.1/f', content: Buffer.concat([map, Buffer.from('abcde')]), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100' } }]);
+    const expected = Buffer.alloc(100);
+    expected.write('abc', 0);
+    expected.write('de', 50);
+    for (const archive of [v01, v10]) {
+      for (const size of [1, 7, 512, archive.length]) {
+        const { entries, contents } = parse(archive, size);
+        assert.equal(entries.length, 1);
+        assert.equal(entries[0]?.name, 'f');
+        assert.equal(entries[0]?.size, 100);
+        assert.deepEqual(entries[0]?.sparse, [{ offset: 0, length: 3 }, { offset: 50, length: 2 }]);
+        assert.equal(contents[0], expected.toString('latin1'), `chunk size ${size}`);
+      }
+    }
+  });
+
+  test('a stream that ends inside a 1.0 sparse map is truncated', (t) => {
+    const map = Buffer.alloc(512);
+    map.write('2\n0\n3\n50\n2\n');
+    const archive = tarLayer([{ name: 'f', content: Buffer.concat([map, Buffer.from('abcde')]), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '100' } }]);
+    const header = archive.indexOf(map);
+    return rejects(t, archive.subarray(0, header + 100), /inside a sparse file's map/);
   });
 
   test('a name that is not valid UTF-8 is refused rather than renamed', async (t) => {

@@ -233,6 +233,8 @@ export interface NodeDescription {
   /** Modification time in microseconds (Node sets times through doubles: sub-microsecond digits are not kept). */
   mtimeUs: number;
   content?: string;
+  /** Bytes of disk a file takes (st_blocks * 512), with DescribeOptions.allocation. */
+  allocated?: number;
   link?: string;
   rdev?: number;
   xattrs: Record<string, string>;
@@ -243,6 +245,8 @@ export interface NodeDescription {
 export interface DescribeOptions {
   /** Leave directory mtimes out (they differ when a tool does not set them). */
   ignoreDirMtimes?: boolean;
+  /** Record the disk space files take (differs between tools and filesystems). */
+  allocation?: boolean;
 }
 
 /** Every entry under `root` (not the root itself), keyed by relative path. */
@@ -273,6 +277,7 @@ export function describeTree(root: string, options: DescribeOptions = {}): Recor
         node.mode = 0;
       }
       if (type === 'file') node.content = createHash('sha256').update(readFileSync(path)).digest('hex');
+      if (type === 'file' && options.allocation) node.allocated = Number(lst.blocks) * 512;
       if (type === 'char' || type === 'block') node.rdev = Number(lst.rdev);
       out[key] = node;
       if (type === 'dir') walk(path, key);

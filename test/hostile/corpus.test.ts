@@ -59,7 +59,7 @@ function assertSnapshotFolderClean(c: Corpus): void {
     assert.ok(/^\d+$/.test(name) && known.has(Number(name)), `snapshots/overlay/${name} is a snapshot folder the database knows`);
     for (const child of readdirSync(join(dir, name))) assert.ok(child === 'fs' || child === 'work', `snapshots/overlay/${name}/${child} is fs or work`);
   }
-  assert.deepEqual(readdirSync(c.root).filter((n) => !['lock', 'metadata.db', 'metadata.db-wal', 'metadata.db-shm', 'content', 'snapshots'].includes(n)), []);
+  assert.deepEqual(readdirSync(c.root).filter((n) => !['lock', 'metadata.db', 'metadata.db-wal', 'metadata.db-shm', 'metadata.reserve', 'content', 'snapshots'].includes(n)), []);
 }
 
 /** The single layer of `chainID`'s snapshot, described, through a read-only view. */
@@ -68,7 +68,7 @@ async function layerTree(c: Corpus, chainID: string): Promise<Record<string, Nod
   const [mount] = await c.snapshotter.view(key, chainID);
   try {
     assert.ok(mount && mount.type === 'bind', 'a one-layer view is a bind of the layer folder');
-    return describeTree(mount.source);
+    return describeTree(mount.source, { allocation: true });
   } finally {
     await c.snapshotter.remove(key);
   }
@@ -83,6 +83,9 @@ function assertNode(path: string, actual: NodeDescription | undefined, expected:
   if (expected.uid !== undefined) assert.equal(actual.uid, expected.uid, `${path} uid`);
   if (expected.gid !== undefined) assert.equal(actual.gid, expected.gid, `${path} gid`);
   if (expected.rdev !== undefined) assert.equal(actual.rdev, expected.rdev, `${path} device number`);
+  if (expected.allocatedAtMost !== undefined) {
+    assert.ok((actual.allocated ?? Infinity) <= expected.allocatedAtMost, `${path} takes ${actual.allocated} bytes of disk, at most ${expected.allocatedAtMost}`);
+  }
   if (expected.xattrs !== undefined) {
     const hex = Object.fromEntries(Object.entries(expected.xattrs).map(([k, v]) => [k, v.startsWith('hex:') ? v.slice(4) : Buffer.from(v).toString('hex')]));
     assert.deepEqual(actual.xattrs, hex, `${path} xattrs`);
