@@ -9,6 +9,10 @@
  *   --runs N         runs per scenario (default 5; --quick: 2)
  *   --quick          tiny images (small + a scaled-down large), for CI smoke runs
  *   --no-peers       layerpool only (or --peers ctr,skopeo+umoci to choose)
+ *   --baseline DIR   also run another checkout of layerpool (built there with its own tsc)
+ *                    as a peer `layerpool@<its git revision>`: before/after figures for a
+ *                    change, side by side in one run. DIR needs its node_modules, e.g.
+ *                    `git worktree add /tmp/base HEAD~1 && ln -s $PWD/node_modules /tmp/base/`.
  *   --no-build       run layerpool through tsx instead of a fresh dist/ build (no CLI scenario)
  *   --out DIR        results folder (default bench/results; older dated results there are removed)
  *   --work DIR       where the registry storage and roots go (default /var/tmp; not tmpfs)
@@ -55,7 +59,7 @@ export const BENCH_DEFAULTS = {
 /** layerpool pulls through tsx: without a build, or when the build wrote no dist/. */
 const PULL_ONCE_TSX: NodeEntry = { command: process.execPath, args: ['--import', 'tsx', join(REPO, 'bench', 'lib', 'pull-once.ts')] };
 
-const USAGE = `usage: npm run bench -- [scenario...] [--runs N] [--quick] [--no-peers | --peers ctr,skopeo+umoci] [--no-build] [--out DIR] [--work DIR] [--cache DIR] [--no-readme] [--note TEXT]`;
+const USAGE = `usage: npm run bench -- [scenario...] [--runs N] [--quick] [--no-peers | --peers ctr,skopeo+umoci] [--baseline DIR] [--no-build] [--out DIR] [--work DIR] [--cache DIR] [--no-readme] [--note TEXT]`;
 
 /** Every scenario, in the order a full run takes them. */
 function allScenarios(): Scenario[] {
@@ -71,6 +75,7 @@ function parseOptions(argv: string[]) {
       quick: { type: 'boolean', default: false },
       peers: { type: 'string' },
       'no-peers': { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       'no-readme': { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -98,6 +103,7 @@ function parseOptions(argv: string[]) {
     quick: values.quick,
     scenarios,
     peerNames,
+    baselineDir: values.baseline === undefined ? undefined : resolve(values.baseline),
     build: !values['no-build'],
     readme: !values['no-readme'] && !values.quick && values.out === undefined,
     outDir: resolve(values.out ?? BENCH_DEFAULTS.resultsDir),
@@ -119,19 +125,28 @@ function setupPeers(notes: string[]): void {
   if (run.status !== 0) notes.push(`bench/setup.sh failed (exit ${run.status}): peers that are missing are skipped`);
 }
 
-/** tsc into dist/: the CLI start-up scenario needs it, and pulls then run the built library. */
-function build(notes: string[]): { pullOnce: NodeEntry; cliPath: string | undefined; via: 'dist' | 'tsx' } {
-  console.log('building dist/ (tsc) ...');
-  const run = spawnSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
-  const pullOnce = join(REPO, 'dist', 'bench', 'lib', 'pull-once.js');
-  const cli = join(REPO, 'dist', 'src', 'cli', 'main.js');
+/** tsc into `repo`/dist/: the CLI start-up scenario needs it, and pulls then run the built library. */
+function build(notes: string[], repo = REPO): { pullOnce: NodeEntry; cliPath: string | undefined; via: 'dist' | 'tsx' } {
+  console.log(`building ${relative(REPO, join(repo, 'dist')) || join(repo, 'dist')} (tsc) ...`);
+  const run = spawnSync(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.json')], { cwd: repo, encoding: 'utf8' });
+  const pullOnce = join(repo, 'dist', 'bench', 'lib', 'pull-once.js');
+  const cli = join(repo, 'dist', 'src', 'cli', 'main.js');
   // tsc emits even when some file does not type-check: use what it wrote, but say so.
-  if (run.status !== 0) notes.push(`tsc reported errors (exit ${run.status}); dist/ was built from the working tree anyway`);
+  if (run.status !== 0) notes.push(`tsc reported errors in ${repo} (exit ${run.status}); its dist/ was built anyway`);
   if (!existsSync(pullOnce)) {
     notes.push('no dist/ build: layerpool ran through tsx');
     return { pullOnce: PULL_ONCE_TSX, cliPath: existsSync(cli) ? cli : undefined, via: 'tsx' };
   }
   return { pullOnce: { command: process.execPath, args: [pullOnce] }, cliPath: existsSync(cli) ? cli : undefined, via: 'dist' };
+}
+
+/** Another checkout of layerpool, built there, as a peer named after its revision. */
+function baselinePuller(dir: string, notes: string[]): LayerpoolPuller {
+  const built = build(notes, dir);
+  if (built.via !== 'dist') throw new InvalidArgumentError(`--baseline ${dir}: tsc wrote no dist/bench/lib/pull-once.js there`);
+  const revision = spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'baseline';
+  notes.push(`layerpool@${revision} is the build of ${dir}, run as a peer for before/after figures`);
+  return new LayerpoolPuller(built.pullOnce, dir, `layerpool@${revision}`);
 }
 
 /** Drops the page cache before cold runs while it works; notes once why it cannot. */
@@ -186,6 +201,7 @@ async function main(argv: string[]): Promise<number> {
       if (why === undefined) peers.push(peer);
       else notes.push(`${peer.name} skipped: ${why}`);
     }
+    if (options.baselineDir !== undefined) peers.push(baselinePuller(options.baselineDir, notes));
     const images = new Map<PresetName, Promise<PublishedImage>>();
     let sessions = 0;
     const ctx: ScenarioContext = {

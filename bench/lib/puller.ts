@@ -66,11 +66,11 @@ export interface NodeEntry {
 
 /** layerpool: each pull is `pull-once` in a child process, so its VmHWM is its own. */
 export class LayerpoolPuller implements Puller {
-  readonly name = 'layerpool';
-
   constructor(
     private readonly pullOnce: NodeEntry,
     private readonly cwd: string,
+    /** `layerpool`, or `layerpool@<label>` for a baseline build run as a peer. */
+    readonly name = 'layerpool',
   ) {}
 
   async unavailable(): Promise<string | undefined> {
