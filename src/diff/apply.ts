@@ -145,17 +145,24 @@ export class TarApplier implements Applier {
  */
 async function* readSource(source: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined, count: (bytes: number) => void): AsyncGenerator<Uint8Array> {
   const iterator = source[Symbol.asyncIterator]();
-  let rejectOnAbort: ((err: Error) => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => (rejectOnAbort = reject));
-  aborted.catch(() => undefined);
-  const unsubscribe = signal ? onAbort(signal, () => rejectOnAbort?.(canceledFrom(signal))) : undefined;
+  // One read's rejecter at a time. Not Promise.race with one promise that lives as long as
+  // the apply: each race leaves a reaction on it that holds the chunk it resolved with, so
+  // a layer's every chunk would stay in memory until the apply ends.
+  let rejectRead: ((err: Error) => void) | undefined;
+  const unsubscribe = signal ? onAbort(signal, () => rejectRead?.(canceledFrom(signal))) : undefined;
   let finished = false;
   try {
     for (;;) {
+      throwIfAborted(signal);
       const pending = iterator.next();
-      // If the abort wins the race, the abandoned read may still fail later: not an unhandled rejection.
-      pending.catch(() => undefined);
-      const next = signal ? await Promise.race([pending, aborted]) : await pending;
+      const next = signal
+        ? await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+            rejectRead = reject;
+            // If the abort wins, the abandoned read may still fail later: not an unhandled rejection.
+            pending.then(resolve, reject);
+          })
+        : await pending;
+      rejectRead = undefined;
       if (next.done) {
         finished = true;
         return;

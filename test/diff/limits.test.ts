@@ -2,6 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { applyLayer } from '../../src/diff/apply.js';
@@ -26,7 +28,42 @@ function* chunked(data: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
 }
 
+/** A full collection, without starting node with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 describe('limits', () => {
+  test('with a signal, chunks already applied are not kept until the apply ends', async (t) => {
+    const root = tempDir(t);
+    const CHUNK = 1 << 20;
+    const CHUNKS = 48;
+    const header = tarLayer([{ name: 'big', size: CHUNKS * CHUNK }], { end: 0 }).subarray(0, 512);
+    const early: WeakRef<Buffer>[] = [];
+    let alive = -1;
+    const source = (async function* () {
+      yield Buffer.from(header);
+      for (let i = 0; i < CHUNKS; i++) {
+        if (i === CHUNKS - 1) {
+          // Let the chunks before settle through the pipeline, then see which are still held.
+          await new Promise((resolve) => setImmediate(resolve));
+          collectGarbage();
+          alive = early.filter((ref) => ref.deref() !== undefined).length;
+        }
+        const chunk = Buffer.alloc(CHUNK, i);
+        if (i < 16) early.push(new WeakRef(chunk));
+        yield chunk;
+      }
+      yield Buffer.alloc(1024);
+    })();
+    const signal = new AbortController().signal;
+    await applyLayer(source, bind(root), { mediaType: MediaType.OCILayer, signal });
+    assert.equal(statSync(join(root, 'big')).size, CHUNKS * CHUNK);
+    assert.equal(alive, 0, `${alive} of the first 16 chunks were still reachable near the end of the apply`);
+  });
+
+
   test('a decompression bomb stops with ResourceExhausted soon after maxUncompressedBytes, reading little of it', async (t) => {
     const root = tempDir(t);
     const { chunks } = gzipBomb();
