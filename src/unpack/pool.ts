@@ -13,14 +13,14 @@ import type { ApplyTask, ApplyTaskResult } from '../../workers/apply.js';
 
 const log = logger('pool');
 
-/** How long a cancelled apply may take to stop before its worker is terminated. */
-const STOP_GRACE_MS = 10_000;
 
 export interface ApplyPoolOptions {
   /** Worker threads; default availableParallelism(). */
   size?: number;
   /** Memory cap per worker (MiB) for the V8 heap; bytes are streamed, so this stays small. Default 256. */
   maxOldGenerationSizeMb?: number;
+  /** How long a cancelled apply may take to stop before its worker is terminated (ms). Default 10 s. */
+  stopGraceMs?: number;
 }
 
 /** Where the worker module is: workers/apply.ts under tsx, dist/workers/apply.js once built. */
@@ -31,10 +31,12 @@ function workerFilename(): string {
 
 export class ApplyPool {
   private readonly piscina: Piscina;
+  private readonly stopGraceMs: number;
   readonly size: number;
 
   constructor(options: ApplyPoolOptions = {}) {
     this.size = Math.max(1, options.size ?? availableParallelism());
+    this.stopGraceMs = options.stopGraceMs ?? 10_000;
     this.piscina = new Piscina({
       filename: workerFilename(),
       minThreads: this.size,
@@ -51,8 +53,8 @@ export class ApplyPool {
    * Apply one layer in a worker. Cancelling `signal` asks the worker to stop through
    * `stop` (the task's feed): it closes its files and returns, so the coordinator can
    * remove the prepared snapshot and get its space back. Only a worker that has not
-   * stopped after STOP_GRACE_MS (stuck in a syscall) is terminated, which can leak the
-   * descriptors it holds.
+   * stopped after `stopGraceMs` (stuck in a syscall) is terminated: the task then fails
+   * at once, while the thread ends whenever its syscall returns.
    */
   async apply(task: ApplyTask, options: { signal?: AbortSignal; stop: (reason: string) => void }): Promise<ApplyStats> {
     const { signal, stop } = options;
@@ -63,9 +65,9 @@ export class ApplyPool {
       ? onAbort(signal, () => {
           stop(canceledFrom(signal).message);
           timer = setTimeout(() => {
-            log.warn({ graceMs: STOP_GRACE_MS }, 'a cancelled layer apply did not stop: terminating its worker');
+            log.warn({ graceMs: this.stopGraceMs }, 'a cancelled layer apply did not stop: terminating its worker');
             terminate.abort();
-          }, STOP_GRACE_MS);
+          }, this.stopGraceMs);
         })
       : undefined;
     let result: ApplyTaskResult;
