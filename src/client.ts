@@ -104,17 +104,29 @@ export class Client implements ImageContext {
   /** Pulls in progress: close() cancels them and waits for their cleanup. */
   private readonly running = new Map<AbortController, Promise<unknown>>();
   private closing = false;
+  /** The client that opened the root, for a namespace view; undefined for that client itself. */
+  private readonly owner: Client | undefined;
+  private readonly views = new Map<string, Client>();
 
-  private constructor(root: Root, options: ClientOptions) {
+  private constructor(root: Root, options: ClientOptions, owner?: Client) {
     this.root = root;
     this.options = options;
     this.namespace = options.namespace ?? kClientDefaults.namespace;
     this.defaultSnapshotter = options.snapshotter ?? (process.getuid?.() === 0 ? 'overlay' : 'native');
-    const collector = new Collector({ root, snapshots: snapshotFolderRemover(root) });
-    this.gcScheduler = new GCScheduler(collector, options.gc === false ? { mutationThreshold: 0, startupDelayMs: -1 } : (options.gc ?? {}));
+    this.owner = owner;
+    if (owner) {
+      // One root, one process: the collector, the registry connections, the chain-ID locks
+      // and the worker pool serve every namespace.
+      this.gcScheduler = owner.gcScheduler;
+      this.sources = owner.sources;
+      this.unpacker = owner.unpacker;
+    } else {
+      const collector = new Collector({ root, snapshots: snapshotFolderRemover(root) });
+      this.gcScheduler = new GCScheduler(collector, options.gc === false ? { mutationThreshold: 0, startupDelayMs: -1 } : (options.gc ?? {}));
+      this.sources = new ImageSources(options);
+      this.unpacker = new Unpacker({ pool: () => this.applyPool(), locks: root.locks });
+    }
     this.leases = new LeaseManager({ db: root.db, namespace: this.namespace, gc: this.gcScheduler });
-    this.sources = new ImageSources(options);
-    this.unpacker = new Unpacker({ pool: () => this.applyPool(), locks: root.locks });
   }
 
   /** Open (and lock) a root. A root in use by another process is UnavailableError naming its pid. */
@@ -123,6 +135,25 @@ export class Client implements ImageContext {
     const client = new Client(root, options);
     if (options.gc !== false) client.gcScheduler.start();
     return client;
+  }
+
+  /**
+   * This client in another namespace (created if missing), sharing the root, the worker
+   * pool, GC and registry connections: images, leases and snapshots are the namespace's
+   * own, blob files are shared. Closing the view cancels its own pulls; closing this
+   * client closes its views.
+   */
+  inNamespace(namespace: string): Client {
+    if (this.owner) return this.owner.inNamespace(namespace);
+    if (namespace === this.namespace) return this;
+    if (this.closing) throw new FailedPreconditionError('client is closed');
+    let view = this.views.get(namespace);
+    if (view === undefined) {
+      this.root.db.namespaces.ensure(namespace);
+      view = new Client(this.root, { ...this.options, namespace }, this);
+      this.views.set(namespace, view);
+    }
+    return view;
   }
 
   get content(): ContentStore {
@@ -145,7 +176,7 @@ export class Client implements ImageContext {
    * and (unless `unpack: false`) its layers are committed snapshots.
    */
   async pull(ref: string, options: PullOptions = {}): Promise<PullResult> {
-    if (this.closing) throw new FailedPreconditionError('client is closed');
+    if (this.closed) throw new FailedPreconditionError('client is closed');
     const controller = new AbortController();
     // Documents, layers and their retries all listen on the pull's signal.
     setMaxListeners(0, controller.signal);
@@ -381,12 +412,17 @@ export class Client implements ImageContext {
     return this.gcScheduler.collect();
   }
 
-  /** Cancel running pulls, stop GC scheduling and workers, release the root. */
+  /** Cancel running pulls, stop GC scheduling and workers, release the root (a view: its own pulls only). */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    await Promise.all([...this.views.values()].map((view) => view.close()));
     for (const controller of this.running.keys()) controller.abort(new Error('client closed'));
     await Promise.allSettled(this.running.values());
+    if (this.owner) {
+      this.owner.views.delete(this.namespace);
+      return;
+    }
     await this.gcScheduler.stop();
     await this.pool?.close();
     await this.sources.close();
@@ -394,6 +430,10 @@ export class Client implements ImageContext {
   }
 
   /** The worker pool, loaded and started on first use: commands that apply nothing never pay for it. */
+  private get closed(): boolean {
+    return this.closing || (this.owner?.closing ?? false);
+  }
+
   private async applyPool(): Promise<ApplyPool> {
     if (this.closing) throw new FailedPreconditionError('client is closed');
     if (this.pool === undefined) {

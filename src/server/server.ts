@@ -39,8 +39,13 @@ const log = logger('server');
 export interface ServerOptions {
   socket: string;
   api: LayerpoolAPI;
-  /** The namespace `api` serves: requests naming another are refused. */
+  /** The namespace `api` serves, for requests that name none. */
   namespace: string;
+  /**
+   * The API of another namespace a request names (header `x-layerpool-namespace`), as
+   * containerd serves every namespace; without it such requests are refused.
+   */
+  apiFor?: (namespace: string) => LayerpoolAPI;
   /** Users besides this process's own (and root) whose requests are served. */
   allowUids?: readonly number[];
   /** Groups whose members' requests are served. */
@@ -227,19 +232,15 @@ export class LayerpoolServer {
       this.sendError(res, 403, serializeError(new UnauthorizedError(`${who} may not use the layerpool service on ${this.options.socket}; start it with --allow-uid or --allow-gid`)));
       return;
     }
-    const namespace = req.headers[NAMESPACE_HEADER];
-    if (typeof namespace === 'string' && namespace !== this.options.namespace) {
-      throw new FailedPreconditionError(`the layerpool service on ${this.options.socket} serves namespace ${this.options.namespace}, not ${namespace}`);
-    }
+    const api = this.apiOf(req.headers[NAMESPACE_HEADER]);
     const url = new URL(req.url ?? '/', 'http://layerpool');
     const method = this.routes.get(`${req.method} ${url.pathname}`);
     if (method === undefined) throw new NotFoundError(`no endpoint ${req.method} ${url.pathname}`);
     if (this.stopping) throw new CanceledError('the layerpool service is shutting down');
     const route = ROUTES[method];
     const params = route.method === 'POST' ? checkBody(route, await readJSON(req)) : decodeQuery(route, url.searchParams);
-    const api = this.options.api;
 
-    if (method === 'pull') return this.pull(res, params, signal);
+    if (method === 'pull') return this.pull(api, res, params, signal);
     if (method === 'readContent') {
       const stream = await api.readContent(params as { digest: string });
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -257,12 +258,22 @@ export class LayerpoolServer {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
   }
 
-  private async pull(res: ServerResponse, params: Params, signal: AbortSignal): Promise<void> {
+  /** The API of the namespace a request names (the service's own when it names none). */
+  private apiOf(header: string | string[] | undefined): LayerpoolAPI {
+    if (header === undefined || header === this.options.namespace) return this.options.api;
+    if (typeof header !== 'string') throw new InvalidArgumentError(`one ${NAMESPACE_HEADER} header, got ${header.length}`);
+    if (this.options.apiFor === undefined) {
+      throw new FailedPreconditionError(`the layerpool service on ${this.options.socket} serves namespace ${this.options.namespace}, not ${header}`);
+    }
+    return this.options.apiFor(header);
+  }
+
+  private async pull(api: LayerpoolAPI, res: ServerResponse, params: Params, signal: AbortSignal): Promise<void> {
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const write = (line: PullStreamLine) => void res.write(`${JSON.stringify(line)}\n`);
     const progress = new ProgressCoalescer(write, SERVER_DEFAULTS.progressIntervalMs);
     try {
-      const result = await this.options.api.pull(params as { ref: string }, { signal, progress: (event) => progress.push(event) });
+      const result = await api.pull(params as { ref: string }, { signal, progress: (event) => progress.push(event) });
       progress.flush();
       write({ type: 'result', result });
     } catch (err) {

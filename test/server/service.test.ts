@@ -156,6 +156,36 @@ describe('layerpool serve', () => {
     assert.match(elsewhere.stderr, /no layerpool service answered on .*none\.sock; is `layerpool serve` running\? use --socket PATH/);
   });
 
+  test('one service serves every namespace: each has its own images and snapshots, the blobs are fetched and stored once', async (t) => {
+    const [published] = await publishFixture(t);
+    const counting = await startFaultProxy(t, published!.registry);
+    const service = await startService(t);
+    const ref = `${counting.host}/cli/tiny:v1`;
+    const { service: info } = await runJSON<{ service: ServiceInfo }>(t, ['--namespace', 'team-a', 'version'], service.client);
+    assert.equal(info.namespace, 'team-a');
+    await runOk(t, ['--namespace', 'team-a', 'pull', ref], service.client);
+    assert.deepEqual((await runJSON<{ name: string }[]>(t, ['images', 'ls'], service.client)).map((i) => i.name), [], 'default has no image');
+    assert.deepEqual((await runJSON<{ name: string }[]>(t, ['-n', 'team-a', 'images', 'ls'], service.client)).map((i) => i.name), [ref]);
+
+    await runOk(t, ['pull', ref], service.client);
+    assert.deepEqual((await runJSON<{ name: string }[]>(t, ['images', 'ls'], service.client)).map((i) => i.name), [ref]);
+    const manifest = published!.image.manifests[0]!;
+    for (const { digest } of manifest.layers.map((l) => l.descriptor)) {
+      assert.equal(counting.requests.filter((r) => r.method === 'GET' && r.path.endsWith(digest)).length, 1, `layer ${digest} fetched once for both namespaces`);
+    }
+    // Each namespace has its own committed chain (containerd namespaces snapshots too).
+    for (const namespace of ['default', 'team-a']) {
+      const snapshots = await runJSON<SnapshotSummary[]>(t, ['-n', namespace, 'snapshots', 'ls'], service.client);
+      assert.equal(snapshots.filter((s) => s.kind === 'committed').length, manifest.layers.length, namespace);
+    }
+    // Removing the image from one namespace and collecting keeps what the other uses.
+    await runOk(t, ['-n', 'team-a', 'images', 'rm', ref], service.client);
+    await runOk(t, ['gc'], service.client);
+    const content = await runJSON<{ digest: string }[]>(t, ['content', 'ls'], service.client);
+    for (const { digest } of manifest.layers.map((l) => l.descriptor)) assert.ok(content.some((c) => c.digest === digest), `${digest} stays for default`);
+    assert.deepEqual(await runJSON<SnapshotSummary[]>(t, ['-n', 'team-a', 'snapshots', 'ls'], service.client), [], "team-a's snapshots were collected");
+  });
+
   test('the API answers unknown endpoints, parameters, types and namespaces with typed errors', async (t) => {
     const service = await startService(t);
     const cases: [string, string, { body?: unknown; headers?: Record<string, string> }, number, string][] = [
@@ -164,7 +194,7 @@ describe('layerpool serve', () => {
       ['DELETE', '/v1/images', {}, 400, 'LP_ERR_INVALID_ARGUMENT'],
       ['POST', '/v1/leases', { body: { expireInMs: 'soon' } }, 400, 'LP_ERR_INVALID_ARGUMENT'],
       ['GET', '/v1/images/inspect?name=absent', {}, 404, 'LP_ERR_NOT_FOUND'],
-      ['GET', '/v1/info', { headers: { 'x-layerpool-namespace': 'other' } }, 409, 'LP_ERR_FAILED_PRECONDITION'],
+      ['GET', '/v1/info', { headers: { 'x-layerpool-namespace': 'not a namespace!' } }, 400, 'LP_ERR_INVALID_ARGUMENT'],
     ];
     for (const [method, path, options, status, code] of cases) {
       const answer = await call(service.socket, method, path, options);

@@ -19,12 +19,23 @@ export async function serveCommand(globals: GlobalOptions, flags: ServeFlags): P
     ...(flags.snapshotter === undefined ? {} : { snapshotter: flags.snapshotter }),
     ...(flags.workers === undefined ? {} : { workers: flags.workers }),
   });
+  // Requests naming another namespace get a view of the same client (one root, one pool).
+  const apis = new Map<string, InstanceType<typeof LocalAPI>>();
+  const apiFor = (namespace: string) => {
+    let api = apis.get(namespace);
+    if (api === undefined) {
+      api = new LocalAPI(client.inNamespace(namespace), { mode: 'service' });
+      apis.set(namespace, api);
+    }
+    return api;
+  };
   let server;
   try {
     server = await LayerpoolServer.listen({
       socket: globals.socket,
       api: new LocalAPI(client, { mode: 'service' }),
       namespace: globals.namespace,
+      apiFor,
       ...(flags.allowUid ? { allowUids: flags.allowUid } : {}),
       ...(flags.allowGid ? { allowGids: flags.allowGid } : {}),
     });
@@ -32,7 +43,7 @@ export async function serveCommand(globals: GlobalOptions, flags: ServeFlags): P
     await client.close();
     throw err;
   }
-  globals.stdout.write(`layerpool service (pid ${process.pid}) serving ${client.root.path}, namespace ${globals.namespace}, on ${globals.socket}\n`);
+  globals.stdout.write(`layerpool service (pid ${process.pid}) serving ${client.root.path} (default namespace ${globals.namespace}) on ${globals.socket}\n`);
   const stop = new AbortController();
   const signals = ['SIGTERM', 'SIGINT'].map((name) => once(process, name, { signal: stop.signal }));
   const signal = await Promise.race(signals);
