@@ -5,28 +5,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isCanceled } from '../../src/errors.js';
 import { MediaType } from '../../src/images/mediatypes.js';
 import { BlobFeed } from '../../src/unpack/feed.js';
 import { ApplyPool } from '../../src/unpack/pool.js';
+import { openFilesUnder } from '../helpers/fds.js';
 import { bind, tarLayer } from '../helpers/layers.js';
 import { tempDir } from '../helpers/tmp.js';
-
-/** Files under `dir` this process (all its threads) holds open. */
-function openFilesUnder(dir: string): string[] {
-  const open: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(`${dir}/`)) open.push(target);
-    } catch {
-      // closed since the listing
-    }
-  }
-  return open;
-}
 
 describe('ApplyPool', () => {
   test('a cancelled apply waiting for bytes stops in its worker, closes its files, and the worker stays usable', async (t) => {
