@@ -429,11 +429,12 @@ export class Client implements ImageContext {
     this.root.close();
   }
 
-  /** The worker pool, loaded and started on first use: commands that apply nothing never pay for it. */
+  /** This client, or the one whose view it is, is closing. */
   private get closed(): boolean {
     return this.closing || (this.owner?.closing ?? false);
   }
 
+  /** The worker pool, loaded and started on first use: commands that apply nothing never pay for it. */
   private async applyPool(): Promise<ApplyPool> {
     if (this.closing) throw new FailedPreconditionError('client is closed');
     if (this.pool === undefined) {

@@ -3,7 +3,7 @@
  * records what exists in a root, per namespace. Every mutation is one transaction, so a
  * crash leaves the old state or the new one, never half of each.
  */
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
 import { logger } from '../log.js';
@@ -136,7 +136,8 @@ export class MetadataDB {
    * disk still full it leaves what it could not write to the transactions.
    */
   restoreReserve(): void {
-    if (this.reservePath === undefined) return;
+    // One stat when it is there (before every pull), not a thrown EEXIST.
+    if (this.reservePath === undefined || existsSync(this.reservePath)) return;
     let fd: number;
     try {
       fd = openSync(this.reservePath, 'wx', 0o600);

@@ -13,7 +13,6 @@ import type { ApplyTask, ApplyTaskResult } from '../../workers/apply.js';
 
 const log = logger('pool');
 
-
 export interface ApplyPoolOptions {
   /** Worker threads; default availableParallelism(). */
   size?: number;
